@@ -1,0 +1,278 @@
+//! `kubectl flux-lineage`: the dependency and ownership chain around any object, the root cause
+//! of a failure first (`--why`), and every deadlock cycle across kinds (`--cycles`).
+
+mod args;
+pub mod cycles;
+pub mod model;
+pub mod render;
+pub mod report;
+pub mod traverse;
+pub mod why;
+
+pub use args::{Args, FailOn};
+
+use clap::CommandFactory;
+use kubectl_flux_shared::error::{EXIT_FINDINGS, Error, Result};
+use kubectl_flux_shared::graph::Graph;
+use kubectl_flux_shared::health::State;
+use kubectl_flux_shared::kinds::{self, CORE_KINDS, FLUX_KINDS};
+use kubectl_flux_shared::output::{self, Format, color::Palette};
+use kubectl_flux_shared::selector::Selector;
+use kubectl_flux_shared::source::{self, Want};
+use kubectl_flux_shared::{ObjectRef, Snapshot};
+use model::NodeInfo;
+use std::collections::BTreeMap;
+use std::io::Write;
+use traverse::Direction;
+
+/// Output formats of flux-lineage, default first.
+pub const FORMATS: &[Format] = &[
+    Format::Tree,
+    Format::Table,
+    Format::Wide,
+    Format::Json,
+    Format::Yaml,
+    Format::Name,
+    Format::Tsv,
+    Format::Dot,
+    Format::Mermaid,
+];
+
+/// What lineage lists from a cluster: every Flux kind, the Kubernetes kinds chains run through,
+/// Secrets as metadata only, and Helm storage Secrets (`owner=helm`) in full for HelmRelease
+/// inventories.
+pub fn wants() -> Vec<Want> {
+    let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
+    for k in CORE_KINDS {
+        match k.kind {
+            "Node" | "CustomResourceDefinition" => {}
+            "Secret" => {
+                wants.push(Want { kind: k, metadata_only: true, label_selector: None });
+                wants.push(Want { kind: k, metadata_only: false, label_selector: Some("owner=helm") });
+            }
+            _ => wants.push(Want::all(k)),
+        }
+    }
+    wants
+}
+
+/// Runs the plugin; returns the exit code.
+pub fn run(args: Args) -> Result<u8> {
+    if let Some(shell) = args.common.completion {
+        return kubectl_flux_shared::cli::print_completion(shell, Args::command());
+    }
+    let jq = args.common.output.jq.as_deref();
+    let format = match (args.common.output.output.as_deref(), jq) {
+        (None, Some(_)) => Format::Json,
+        (word, _) => Format::resolve(word, FORMATS)?,
+    };
+    if jq.is_some() && !matches!(format, Format::Json | Format::Yaml) {
+        return Err(Error::usage(format!("--jq filters JSON; it cannot be combined with -o {}", format.word())));
+    }
+    let now = kubectl_flux_shared::time::now().map_err(Error::usage)?;
+    let selector = match &args.common.scope.selector {
+        Some(_) if !args.cycles => {
+            return Err(Error::usage(
+                "-l/--selector restricts --cycles to loops through matching objects; use it with --cycles",
+            ));
+        }
+        Some(text) => Some(Selector::parse(text).map_err(Error::usage)?),
+        None => None,
+    };
+    let target_spec = match &args.target {
+        Some(t) => Some(parse_target(t, args.name.as_deref())?),
+        None => None,
+    };
+    let mut flags = args.common.clone();
+    flags.scope.all_namespaces = true;
+    let snapshot = source::load(&flags, &wants())?;
+    let graph = Graph::build(&snapshot);
+    let mut notes = snapshot.notes.clone();
+    notes.extend(graph.notes.iter().cloned());
+    let palette = Palette::new(args.common.output.color);
+    let report = report::Report { graph: &graph, snapshot: &snapshot, now, palette };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let headers = !args.common.output.no_headers;
+
+    let mut all_cycles = if args.cycles || args.why { cycles::find(&graph) } else { Vec::new() };
+    if let Some(selector) = &selector {
+        all_cycles.retain(|c| {
+            c.steps.iter().any(|s| snapshot.get(&graph.nodes[s.from].id).is_some_and(|o| selector.matches(o)))
+        });
+    }
+    let findings: Vec<State>;
+    if args.cycles {
+        findings = if all_cycles.is_empty() { Vec::new() } else { vec![State::Missing] };
+        match format {
+            Format::Json | Format::Yaml => {
+                output::write_document(&mut out, &report.cycles_json(&all_cycles, &notes), format, jq)?
+            }
+            Format::Table | Format::Wide => {
+                report.cycles_table(&all_cycles).write(&mut out, format == Format::Wide, headers)?
+            }
+            Format::Tsv => report.cycles_table(&all_cycles).write_tsv(&mut out)?,
+            Format::Tree => report.write_cycles(&mut out, &all_cycles)?,
+            other => {
+                return Err(Error::usage(format!(
+                    "--cycles prints tree, table, wide, tsv, json or yaml, not {}",
+                    other.word()
+                )));
+            }
+        }
+        write_notes(&mut out, format, &notes)?;
+        out.flush()?;
+        return Ok(exit_code(args.fail_on, &findings, !all_cycles.is_empty()));
+    }
+
+    let (id, namespace_given) = target_spec.expect("clap requires a target without --cycles");
+    let target = resolve_target(&graph, &snapshot, id, namespace_given, args.common.scope.namespace.as_deref())?;
+
+    if args.why {
+        let chains = why::chains(&graph, target);
+        let reachable: std::collections::HashSet<usize> =
+            chains.iter().flat_map(|c| c.hops.iter().map(|h| h.node)).chain([target]).collect();
+        let cycles: Vec<cycles::Cycle> =
+            all_cycles.into_iter().filter(|c| c.steps.iter().any(|s| reachable.contains(&s.from))).collect();
+        let mut states: Vec<State> = chains.iter().map(|c| graph.nodes[c.root()].health.state).collect();
+        if !cycles.is_empty() {
+            states.push(State::Missing);
+        }
+        findings = states;
+        match format {
+            Format::Json | Format::Yaml => {
+                output::write_document(&mut out, &report.why_json(target, &chains, &cycles, &notes), format, jq)?
+            }
+            Format::Tree => {
+                report.write_chains(&mut out, target, &chains, &cycles)?;
+                let mut evidence: Vec<usize> = Vec::new();
+                for n in chains
+                    .iter()
+                    .flat_map(|c| c.hops.iter().map(|h| h.node))
+                    .chain(cycles.iter().flat_map(|c| c.steps.iter().map(|s| s.from)))
+                {
+                    if !evidence.contains(&n) {
+                        evidence.push(n);
+                    }
+                }
+                report.write_evidence(&mut out, &evidence)?;
+            }
+            other => return Err(Error::usage(format!("--why prints tree, json or yaml, not {}", other.word()))),
+        }
+        write_notes(&mut out, format, &notes)?;
+        out.flush()?;
+        return Ok(exit_code(args.fail_on, &findings, !cycles.is_empty()));
+    }
+
+    let directions: Vec<Direction> = if args.upstream {
+        vec![Direction::Upstream]
+    } else if args.downstream {
+        vec![Direction::Downstream, Direction::UsedBy]
+    } else {
+        vec![Direction::Upstream, Direction::Downstream, Direction::UsedBy]
+    };
+    let sections: Vec<(Direction, Vec<traverse::Line>)> =
+        directions.into_iter().map(|d| (d, traverse::tree(&graph, target, d, args.depth))).collect();
+    let mut info = BTreeMap::new();
+    info.insert(target, NodeInfo::of(&snapshot, &graph.nodes[target]));
+    for (_, lines) in &sections {
+        for l in lines {
+            info.entry(l.node).or_insert_with(|| NodeInfo::of(&snapshot, &graph.nodes[l.node]));
+        }
+    }
+    let lineage = render::Lineage { graph: &graph, target, sections, info, now, notes: notes.clone() };
+    findings = lineage.info.values().map(|i| i.state).collect();
+    match format {
+        Format::Tree => lineage.write_tree(&mut out, palette, false, headers)?,
+        Format::Wide => lineage.write_tree(&mut out, palette, true, headers)?,
+        Format::Table => lineage.write_table(&mut out, palette, false, headers)?,
+        Format::Tsv => lineage.write_tsv(&mut out)?,
+        Format::Name => lineage.write_names(&mut out)?,
+        Format::Dot => lineage.write_dot(&mut out)?,
+        Format::Mermaid => lineage.write_mermaid(&mut out)?,
+        Format::Json | Format::Yaml => output::write_document(&mut out, &lineage.to_json(), format, jq)?,
+    }
+    write_notes(&mut out, format, &notes)?;
+    out.flush()?;
+    Ok(exit_code(args.fail_on, &findings, false))
+}
+
+/// Notes go to stderr so that stdout stays parseable; JSON/YAML carry them in `notes`.
+fn write_notes(_out: &mut dyn Write, format: Format, notes: &[String]) -> Result<()> {
+    if matches!(format, Format::Json | Format::Yaml) {
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    for note in notes {
+        writeln!(err, "note: {note}")?;
+    }
+    Ok(())
+}
+
+fn exit_code(fail_on: Option<FailOn>, states: &[State], cycle: bool) -> u8 {
+    let level = match fail_on {
+        None => return 0,
+        Some(level) => level,
+    };
+    let hit = match level {
+        FailOn::Cycle => cycle,
+        FailOn::Missing => cycle || states.contains(&State::Missing),
+        FailOn::Failed => cycle || states.iter().any(|s| matches!(s, State::Missing | State::Failed)),
+    };
+    if hit { EXIT_FINDINGS } else { 0 }
+}
+
+/// A target as typed: kind (resolved if known), name, and whether the kind is namespaced.
+type TargetSpec = (ObjectRef, Option<bool>);
+
+/// Parses `KIND/NAME` or `KIND NAME`.
+fn parse_target(target: &str, name: Option<&str>) -> Result<TargetSpec> {
+    let (kind, name) = match (target.split_once('/'), name) {
+        (Some((k, n)), None) => (k, n),
+        (None, Some(n)) => (target, n),
+        (Some(_), Some(_)) => return Err(Error::usage("give the object as KIND/NAME or as KIND NAME, not both")),
+        (None, None) => {
+            return Err(Error::usage(format!("{target:?}: give the object as KIND/NAME, e.g. kustomization/apps")));
+        }
+    };
+    if kind.is_empty() || name.is_empty() {
+        return Err(Error::usage(format!("{target:?}: give the object as KIND/NAME, e.g. kustomization/apps")));
+    }
+    Ok(match kinds::resolve(kind) {
+        Some(k) => (ObjectRef::new(k.group, k.kind, "", name), Some(k.namespaced)),
+        None => (ObjectRef::new("", kind, "", name), None),
+    })
+}
+
+/// Finds the target node: known kinds directly; other kinds by case-insensitive kind name among
+/// the snapshot's objects.
+fn resolve_target(
+    graph: &Graph,
+    snapshot: &Snapshot,
+    mut id: ObjectRef,
+    namespaced: Option<bool>,
+    namespace: Option<&str>,
+) -> Result<usize> {
+    let ns = namespace.or(snapshot.default_namespace.as_deref()).unwrap_or("default");
+    match namespaced {
+        Some(true) => id.namespace = ns.to_string(),
+        Some(false) => {}
+        None => {
+            let wanted = id.kind.to_ascii_lowercase();
+            let found = graph.nodes.iter().find(|n| {
+                n.id.name == id.name
+                    && (n.id.namespace == ns || n.id.namespace.is_empty())
+                    && (n.id.kind.to_ascii_lowercase() == wanted
+                        || format!("{}s", n.id.kind.to_ascii_lowercase()) == wanted)
+            });
+            return match found {
+                Some(n) => Ok(graph.find(&n.id).expect("node exists")),
+                None => Err(Error::usage(format!(
+                    "unknown kind {:?}: not a kind kubectl-flux knows and no such object in the snapshot",
+                    id.kind
+                ))),
+            };
+        }
+    }
+    graph.find(&id).ok_or_else(|| Error::NotFound(id.to_string()))
+}

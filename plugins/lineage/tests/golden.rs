@@ -1,0 +1,78 @@
+//! Golden outputs of flux-lineage on the bundled incident snapshots, in every format.
+//! `UPDATE_GOLDEN=1 cargo test -p kubectl-flux-lineage --test golden` rewrites them.
+
+use kubectl_flux_testkit::{assert_golden, example, root, run};
+use std::path::{Path, PathBuf};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kubectl-flux_lineage"))
+}
+
+fn dir() -> PathBuf {
+    root().join("plugins/lineage/tests/golden")
+}
+
+/// Runs one case on a scenario and compares it with its golden file.
+fn case(scenario: &str, name: &str, args: &[&str], code: i32) {
+    let file = example(scenario);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-f", &file]);
+    let r = run(bin(), &all);
+    assert_eq!(r.code, code, "{scenario}/{name}: {}", r.stderr);
+    assert_golden(&dir().join(scenario), name, &r);
+}
+
+const USERAPP: &[&str] = &["kustomization/userapp", "-n", "flux-system"];
+
+#[test]
+fn missing_storageclass_every_format() {
+    for format in ["tree", "table", "wide", "json", "yaml", "name", "tsv", "dot", "mermaid"] {
+        let mut args = USERAPP.to_vec();
+        args.extend(["-o", format]);
+        case("missing-storageclass", &format!("userapp.{format}"), &args, 0);
+    }
+}
+
+#[test]
+fn missing_storageclass_root_cause() {
+    case("missing-storageclass", "why", &["--why", "ks/userapp", "-n", "flux-system"], 0);
+    case("missing-storageclass", "why.json", &["--why", "ks/userapp", "-n", "flux-system", "-o", "json"], 0);
+    case(
+        "missing-storageclass",
+        "why-fail-on-missing",
+        &["--why", "ks/userapp", "-n", "flux-system", "--fail-on", "missing"],
+        3,
+    );
+    case("missing-storageclass", "why-pod", &["--why", "pod/userdb-0", "-n", "userapp"], 0);
+}
+
+#[test]
+fn missing_storageclass_from_any_object() {
+    case("missing-storageclass", "storageclass", &["sc/fast-ssd"], 0);
+    case("missing-storageclass", "pod-upstream", &["pod", "userapp-7d9f8b6c5-x2k4q", "-n", "userapp", "--upstream"], 0);
+    case("missing-storageclass", "statefulset-downstream", &["sts/userdb", "-n", "userapp", "--downstream"], 0);
+    case("missing-storageclass", "gitrepo-depth-1", &["gitrepo/apps", "-n", "flux-system", "--depth", "1"], 0);
+    case("missing-storageclass", "cycles", &["--cycles", "--fail-on", "cycle"], 0);
+}
+
+#[test]
+fn dot_output_renders_with_graphviz() {
+    let file = example("missing-storageclass");
+    let r = run(bin(), &["ks/userapp", "-n", "flux-system", "-o", "dot", "-f", &file]);
+    assert_eq!(r.code, 0);
+    let svg = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(r.stdout.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("graphviz's dot must be installed (.ci/run installs it)");
+    assert!(svg.status.success(), "dot rejected the output: {}", String::from_utf8_lossy(&svg.stderr));
+    let svg = String::from_utf8_lossy(&svg.stdout);
+    assert!(svg.contains("<svg") && svg.contains("fast&#45;ssd"), "rendered graph lacks the missing StorageClass");
+}

@@ -1,0 +1,110 @@
+//! The flags every plugin shares, as clap derive structs each plugin flattens, so users learn
+//! them once (kubectl's cli-runtime names and meanings, DESIGN §3).
+
+use crate::duration;
+use crate::output::color::ColorChoice;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where objects come from: a cluster (kubectl's connection flags) or snapshot files.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Cluster connection (as kubectl)")]
+pub struct ConnectionFlags {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, several files joined by ':', else ~/.kube/config).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
+    /// The kubeconfig cluster to use.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub user: Option<String>,
+    /// The address of the Kubernetes API server (overrides the kubeconfig).
+    #[arg(short = 's', long, value_name = "URL", global = true)]
+    pub server: Option<String>,
+    /// Bearer token for the API server (overrides the kubeconfig; never printed).
+    #[arg(long, value_name = "TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Path to a CA certificate file for the API server.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub certificate_authority: Option<PathBuf>,
+    /// Do not verify the API server's certificate (insecure).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+    /// Username to impersonate.
+    #[arg(long = "as", value_name = "USER", global = true)]
+    pub as_user: Option<String>,
+    /// Group to impersonate (repeatable).
+    #[arg(long = "as-group", value_name = "GROUP", global = true)]
+    pub as_groups: Vec<String>,
+    /// How long one API request may take, retries of 429/5xx/timeouts included (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse_flag, global = true)]
+    pub request_timeout: Duration,
+}
+
+/// Which namespaces and objects to look at.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Scope")]
+pub struct ScopeFlags {
+    /// Namespace of the object (default: the kubeconfig context's namespace, else "default").
+    #[arg(short = 'n', long, value_name = "NS", global = true)]
+    pub namespace: Option<String>,
+    /// Look at every namespace.
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Label selector (`key=value,key2!=v`) restricting which Flux objects are considered.
+    #[arg(short = 'l', long, value_name = "SELECTOR", global = true)]
+    pub selector: Option<String>,
+}
+
+/// Snapshot files instead of a cluster.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Offline snapshots")]
+pub struct InputFlags {
+    /// Read objects from FILE, DIR or - (stdin) instead of a cluster: `kubectl get -o json|yaml`
+    /// output, Lists, multi-document YAML, `flux export` output, flux-reset backups. Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-", global = true)]
+    pub filenames: Vec<PathBuf>,
+}
+
+/// How the answer is printed.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Output")]
+pub struct OutputFlags {
+    /// Output format (plugins list the ones they support in --help).
+    #[arg(short = 'o', long, value_name = "FORMAT", global = true)]
+    pub output: Option<String>,
+    /// Do not print table headers.
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+    /// Filter the JSON answer with a jq expression (evaluated in-process, like gh --jq).
+    #[arg(long, value_name = "EXPR", global = true)]
+    pub jq: Option<String>,
+    /// When to colour output; NO_COLOR is honoured in auto mode.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto", global = true)]
+    pub color: ColorChoice,
+}
+
+/// Every shared flag, flattened into each plugin's command line.
+#[derive(Debug, Clone, Args, Default)]
+pub struct CommonFlags {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub connection: ConnectionFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: ScopeFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub input: InputFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputFlags,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", value_enum)]
+    pub completion: Option<clap_complete::Shell>,
+}

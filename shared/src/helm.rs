@@ -1,0 +1,60 @@
+//! Helm storage: the objects a HelmRelease installed, read from the release helm-controller
+//! stored in a Secret.
+
+use crate::flux;
+use crate::kinds;
+use crate::object::{Object, ObjectRef, split_api_version};
+use crate::snapshot::Snapshot;
+use serde_json::Value;
+
+/// The objects of a HelmRelease's current Helm release, decoded from its storage Secret
+/// (`sh.helm.release.v1.<release>.v<N>`, data.release = base64(base64(gzip(JSON)))), reading
+/// only the `manifest` field: the release also holds values, which may be secret and are never
+/// kept. See FLUX-FACTS "HelmRelease inventory" and flux2 `cmd/flux/tree_kustomization.go`.
+pub fn release_objects(snapshot: &Snapshot, hr: &Object) -> Result<Vec<ObjectRef>, String> {
+    use base64::Engine;
+    use std::io::Read;
+    let (storage_ns, release) = flux::helm_release_storage(hr);
+    let prefix = format!("sh.helm.release.v1.{release}.v");
+    let latest = snapshot
+        .of_kind("", "Secret")
+        .filter(|s| s.id.namespace == storage_ns)
+        .filter_map(|s| Some((s.id.name.strip_prefix(&prefix)?.parse::<u64>().ok()?, s)))
+        .max_by_key(|(v, _)| *v);
+    let Some((_, secret)) = latest else { return Ok(Vec::new()) };
+    let Some(data) = secret.str_at("/data/release") else { return Ok(Vec::new()) };
+    let fail = |what: &str| format!("Secret {}: cannot read the Helm release ({what})", secret.id.namespaced_name());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let once = b64.decode(data).map_err(|_| fail("data.release is not base64"))?;
+    let twice = b64.decode(&once).map_err(|_| fail("release is not base64"))?;
+    let json = if twice.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&twice[..]).take(256 << 20).read_to_end(&mut out).map_err(|_| fail("gzip"))?;
+        out
+    } else {
+        twice
+    };
+    #[derive(serde::Deserialize)]
+    struct Release {
+        #[serde(default)]
+        manifest: String,
+    }
+    let release: Release = serde_json::from_slice(&json).map_err(|_| fail("JSON"))?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&release.manifest).map_err(|_| fail("manifest YAML"))?;
+    let target_ns = flux::helm_target_namespace(hr);
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            let (group, _) = split_api_version(d.get("apiVersion")?.as_str()?);
+            let kind = d.get("kind")?.as_str()?;
+            let name = d.pointer("/metadata/name")?.as_str()?;
+            let namespaced = kinds::find(group, kind).is_none_or(|k| k.namespaced);
+            let ns = match d.pointer("/metadata/namespace").and_then(Value::as_str) {
+                Some(ns) => ns,
+                None if namespaced => &target_ns,
+                None => "",
+            };
+            Some(ObjectRef::new(group, kind, ns, name))
+        })
+        .collect())
+}

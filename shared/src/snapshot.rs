@@ -1,0 +1,100 @@
+//! The in-memory snapshot every answer is computed from, whether read live or from files.
+
+use crate::object::{Object, ObjectRef};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+
+/// Objects read from one cluster or one set of files, indexed by identity.
+///
+/// Live and offline sources both build one of these, so every analysis sees the same data and
+/// gives the same answer either way.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    objects: Vec<Object>,
+    index: HashMap<ObjectRef, usize>,
+    events: HashMap<(String, String, String), Vec<usize>>,
+    /// Kinds (group, kind) whose objects were read completely, so a missing object of such a kind
+    /// really is missing (NotFound) rather than not looked at.
+    pub listed_kinds: BTreeSet<(String, String)>,
+    /// What the snapshot lacks and why (a missing CRD, a kind the user may not list), said once
+    /// in every answer.
+    pub notes: Vec<String>,
+    /// The namespace the kubeconfig context defaults to (live reads only).
+    pub default_namespace: Option<String>,
+}
+
+impl Snapshot {
+    /// An empty snapshot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an object; a later copy of the same object replaces an earlier one.
+    pub fn insert(&mut self, object: Object) {
+        self.listed_kinds.insert((object.id.group.clone(), object.id.kind.clone()));
+        if let Some(&i) = self.index.get(&object.id) {
+            self.objects[i] = object;
+            return;
+        }
+        let i = self.objects.len();
+        let is_event = object.id.kind == "Event" && matches!(object.id.group.as_str(), "" | "events.k8s.io");
+        if let Some(key) = event_subject(&object.raw).filter(|_| is_event) {
+            self.events.entry(key).or_default().push(i);
+        }
+        self.index.insert(object.id.clone(), i);
+        self.objects.push(object);
+    }
+
+    /// Records that a kind was listed completely, even if it had no objects.
+    pub fn mark_listed(&mut self, group: &str, kind: &str) {
+        self.listed_kinds.insert((group.to_string(), kind.to_string()));
+    }
+
+    /// Whether objects of this kind were read, so absence means NotFound.
+    pub fn is_listed(&self, group: &str, kind: &str) -> bool {
+        self.listed_kinds.contains(&(group.to_string(), kind.to_string()))
+    }
+
+    /// Looks an object up by identity.
+    pub fn get(&self, id: &ObjectRef) -> Option<&Object> {
+        self.index.get(id).map(|&i| &self.objects[i])
+    }
+
+    /// Every object, in the order read.
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    /// Objects of one kind, in the order read.
+    pub fn of_kind<'a>(&'a self, group: &'a str, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
+        self.objects.iter().filter(move |o| o.id.kind == kind && o.id.group == group)
+    }
+
+    /// Events (core/v1 and events.k8s.io/v1) about an object, matched by kind, namespace and
+    /// name (not uid, so events of a deleted and recreated object still count).
+    pub fn events_for(&self, id: &ObjectRef) -> impl Iterator<Item = &Object> {
+        self.events
+            .get(&(id.kind.clone(), id.namespace.clone(), id.name.clone()))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.objects[i])
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether there are no objects.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// The (kind, namespace, name) an Event is about: `involvedObject` for core/v1, `regarding` for
+/// events.k8s.io/v1.
+fn event_subject(event: &Value) -> Option<(String, String, String)> {
+    let subject = event.get("involvedObject").or_else(|| event.get("regarding"))?;
+    let s = |k: &str| subject.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Some((s("kind"), s("namespace"), s("name")))
+}

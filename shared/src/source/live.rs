@@ -1,0 +1,344 @@
+//! Reading objects from a live cluster: the kubeconfig resolved as kubectl does, one discovery
+//! request, then one paginated list per kind, all kinds concurrently. Never a GET per object.
+
+use crate::error::{Error, Result};
+use crate::flags::{ConnectionFlags, ScopeFlags};
+use crate::object::Object;
+use crate::snapshot::Snapshot;
+use crate::source::Want;
+use backon::{ExponentialBuilder, Retryable};
+use http_body_util::BodyExt;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Page size for list requests.
+const PAGE: usize = 500;
+
+/// A connected client plus the namespace the kubeconfig context defaults to.
+pub struct Cluster {
+    client: kube::Client,
+    /// The context's namespace (or `default`).
+    pub default_namespace: String,
+    timeout: Duration,
+}
+
+/// Resolves the kubeconfig exactly as kubectl does: `--kubeconfig`, else every file in
+/// `KUBECONFIG` merged, else `~/.kube/config`, else the in-cluster service account; then
+/// `--context/--cluster/--user`, `--server`, `--token`, `--certificate-authority`,
+/// `--insecure-skip-tls-verify`, `--as/--as-group` and `--request-timeout`.
+pub async fn connect(flags: &ConnectionFlags) -> Result<Cluster> {
+    let options =
+        KubeConfigOptions { context: flags.context.clone(), cluster: flags.cluster.clone(), user: flags.user.clone() };
+    let from_file = match &flags.kubeconfig {
+        Some(path) => {
+            Some(Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?)
+        }
+        None => match Kubeconfig::from_env() {
+            Ok(Some(kc)) => Some(kc),
+            Ok(None) => kube::config::Kubeconfig::read().ok(),
+            Err(e) => return Err(Error::Kubeconfig(format!("$KUBECONFIG: {e}"))),
+        },
+    };
+    let mut config = match from_file {
+        Some(kc) => kube::Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?,
+        None if flags.server.is_some() => kube::Config::new(parse_server(flags.server.as_deref().unwrap_or(""))?),
+        None => kube::Config::incluster().map_err(|e| {
+            Error::Kubeconfig(format!("no kubeconfig found (~/.kube/config, $KUBECONFIG) and not in a cluster ({e}); use --kubeconfig, or -f to read snapshot files"))
+        })?,
+    };
+    if let Some(server) = &flags.server {
+        config.cluster_url = parse_server(server)?;
+    }
+    if let Some(token) = &flags.token {
+        config.auth_info.token = Some(token.clone().into());
+        config.auth_info.client_certificate = None;
+        config.auth_info.client_certificate_data = None;
+        config.auth_info.client_key = None;
+        config.auth_info.client_key_data = None;
+    }
+    if let Some(ca) = &flags.certificate_authority {
+        let pem = std::fs::read(ca).map_err(|source| Error::Read { path: ca.clone(), source })?;
+        config.root_cert =
+            Some(pem_certificates(&pem).map_err(|m| Error::Kubeconfig(format!("{}: {m}", ca.display())))?);
+    }
+    if flags.insecure_skip_tls_verify {
+        config.accept_invalid_certs = true;
+    }
+    if let Some(user) = &flags.as_user {
+        config.auth_info.impersonate = Some(user.clone());
+    }
+    if !flags.as_groups.is_empty() {
+        config.auth_info.impersonate_groups = Some(flags.as_groups.clone());
+    }
+    config.read_timeout = Some(flags.request_timeout);
+    config.connect_timeout = Some(flags.request_timeout.min(Duration::from_secs(10)));
+    config.default_retry = false;
+    let default_namespace = config.default_namespace.clone();
+    let client = kube::Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    Ok(Cluster { client, default_namespace, timeout: flags.request_timeout })
+}
+
+fn parse_server(server: &str) -> Result<http::Uri> {
+    server.parse().map_err(|_| Error::usage(format!("--server {server:?} is not a URL")))
+}
+
+/// DER certificates from a PEM bundle.
+fn pem_certificates(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    use base64::Engine;
+    let text = std::str::from_utf8(pem).map_err(|_| "not a PEM file".to_string())?;
+    let mut certs = Vec::new();
+    let mut body: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line == "-----BEGIN CERTIFICATE-----" {
+            body = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            let b = body.take().ok_or("END without BEGIN")?;
+            certs.push(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| "bad base64 in PEM")?);
+        } else if let Some(b) = body.as_mut() {
+            b.push_str(line);
+        }
+    }
+    if certs.is_empty() {
+        return Err("no CERTIFICATE block".to_string());
+    }
+    Ok(certs)
+}
+
+/// Why one request did not succeed.
+#[derive(Debug)]
+enum Failure {
+    /// 429, 5xx, or a connection problem: try again (after the server's Retry-After if given).
+    Transient { message: String, after: Option<Duration> },
+    /// 403: the user may not list this kind.
+    Forbidden(String),
+    /// 404: the kind is not served (a Flux CRD not installed).
+    NotFound,
+    /// Anything else: give up.
+    Fatal(String),
+}
+
+impl Cluster {
+    /// One GET returning JSON, retried on 429/5xx/connection errors with exponential backoff
+    /// honouring Retry-After, all within the request timeout.
+    async fn get_json(&self, path: &str, accept: &str) -> std::result::Result<Value, Failure> {
+        let attempt = || async {
+            let request = http::Request::get(path)
+                .header(http::header::ACCEPT, accept)
+                .body(kube::client::Body::empty())
+                .map_err(|e| Failure::Fatal(e.to_string()))?;
+            let response = self
+                .client
+                .send(request)
+                .await
+                .map_err(|e| Failure::Transient { message: connection_message(&e), after: None })?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Failure::Transient { message: format!("reading response: {e}"), after: None })?
+                .to_bytes();
+            if status.is_success() {
+                return serde_json::from_slice(&body)
+                    .map_err(|e| Failure::Fatal(format!("invalid JSON from the server: {e}")));
+            }
+            let message = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+            let message = format!("{} {}", status.as_u16(), message);
+            Err(match status.as_u16() {
+                429 | 500 | 502 | 503 | 504 => Failure::Transient { message, after: retry_after },
+                403 => Failure::Forbidden(message),
+                404 => Failure::NotFound,
+                401 => Failure::Fatal(format!("{message} (credentials rejected: expired token or wrong user?)")),
+                _ => Failure::Fatal(message),
+            })
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times();
+        let retried =
+            attempt.retry(backoff).sleep(tokio::time::sleep).when(|f| matches!(f, Failure::Transient { .. })).adjust(
+                |f, delay| match f {
+                    Failure::Transient { after: Some(after), .. } => Some(*after),
+                    _ => delay,
+                },
+            );
+        match tokio::time::timeout(self.timeout, retried).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Fatal(format!(
+                "no answer within --request-timeout {}",
+                crate::duration::format_go(self.timeout)
+            ))),
+        }
+    }
+
+    /// Preferred versions of the served API groups, from one `GET /apis`.
+    async fn discover(&self) -> Result<HashMap<String, String>> {
+        let doc =
+            self.get_json("/apis", "application/json").await.map_err(|f| api_error("GET /apis (discovery)", f))?;
+        let mut groups = HashMap::new();
+        for g in doc.get("groups").and_then(Value::as_array).into_iter().flatten() {
+            if let (Some(name), Some(version)) =
+                (g.get("name").and_then(Value::as_str), g.pointer("/preferredVersion/version").and_then(Value::as_str))
+            {
+                groups.insert(name.to_string(), version.to_string());
+            }
+        }
+        groups.insert(String::new(), "v1".to_string());
+        Ok(groups)
+    }
+
+    /// Lists one kind completely (every page).
+    async fn list(
+        &self,
+        want: &Want,
+        version: &str,
+        namespace: Option<&str>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        let k = want.kind;
+        let api_version = if k.group.is_empty() { version.to_string() } else { format!("{}/{version}", k.group) };
+        let base = if k.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{api_version}") };
+        let path = match namespace {
+            Some(ns) if k.namespaced => format!("{base}/namespaces/{ns}/{}", k.plural),
+            _ => format!("{base}/{}", k.plural),
+        };
+        let accept = if want.metadata_only {
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+        } else {
+            "application/json"
+        };
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = format!("limit={PAGE}");
+            if let Some(sel) = want.label_selector {
+                query.push_str(&format!("&labelSelector={}", encode(sel)));
+            }
+            if let Some(t) = &token {
+                query.push_str(&format!("&continue={}", encode(t)));
+            }
+            let mut page = self.get_json(&format!("{path}?{query}"), accept).await?;
+            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+                for mut item in page_items {
+                    if let Value::Object(map) = &mut item {
+                        map.insert("apiVersion".into(), Value::from(api_version.clone()));
+                        map.insert("kind".into(), Value::from(k.kind));
+                    }
+                    items.push(item);
+                }
+            }
+            token = page
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn connection_message(e: &kube::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+fn api_error(call: &str, failure: Failure) -> Error {
+    let message = match failure {
+        Failure::Transient { message, .. } | Failure::Forbidden(message) | Failure::Fatal(message) => message,
+        Failure::NotFound => "404 not found".to_string(),
+    };
+    Error::Api { call: call.to_string(), message }
+}
+
+/// Reads the wanted kinds from the cluster into a snapshot: one discovery request, then every
+/// kind listed concurrently. A kind whose CRD is not installed is skipped with a note; a kind
+/// the user may not list (403) leaves a note saying what the answer lacks.
+pub fn read(connection: &ConnectionFlags, scope: &ScopeFlags, wants: &[Want]) -> Result<Snapshot> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Output)?;
+    runtime.block_on(async {
+        let cluster = connect(connection).await?;
+        let namespace = namespace_scope(scope, &cluster);
+        let mut snapshot = read_from(&cluster, namespace.as_deref(), wants).await?;
+        snapshot.default_namespace = Some(cluster.default_namespace.clone());
+        Ok(snapshot)
+    })
+}
+
+/// The namespace to list in: none with `-A`, else `-n`, else the context's namespace.
+fn namespace_scope(scope: &ScopeFlags, cluster: &Cluster) -> Option<String> {
+    if scope.all_namespaces {
+        None
+    } else {
+        Some(scope.namespace.clone().unwrap_or_else(|| cluster.default_namespace.clone()))
+    }
+}
+
+/// Lists the wanted kinds from a connected cluster.
+pub async fn read_from(cluster: &Cluster, namespace: Option<&str>, wants: &[Want]) -> Result<Snapshot> {
+    let groups = cluster.discover().await?;
+    let mut snapshot = Snapshot::new();
+    let mut jobs = Vec::new();
+    for want in wants {
+        let k = want.kind;
+        match groups.get(k.group) {
+            Some(version) => {
+                jobs.push(async move { (want, version.clone(), cluster.list(want, version, namespace).await) })
+            }
+            None => snapshot.notes.push(format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group)),
+        }
+    }
+    for (want, version, result) in futures::future::join_all(jobs).await {
+        let k = want.kind;
+        let call = format!("list {}/{version} {}", if k.group.is_empty() { "core" } else { k.group }, k.plural);
+        match result {
+            Ok(items) => {
+                if want.label_selector.is_none() {
+                    snapshot.mark_listed(k.group, k.kind);
+                }
+                for item in items {
+                    let object = Object::from_value(item).map_err(|m| Error::Api { call: call.clone(), message: m })?;
+                    snapshot.insert(object);
+                }
+            }
+            Err(Failure::NotFound) => {
+                snapshot.notes.push(format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group))
+            }
+            Err(Failure::Forbidden(message)) => snapshot
+                .notes
+                .push(format!("forbidden to {call} ({message}); the answer lacks every {} object", k.kind)),
+            Err(failure) => return Err(api_error(&call, failure)),
+        }
+    }
+    Ok(snapshot)
+}
