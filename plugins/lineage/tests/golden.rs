@@ -76,3 +76,15 @@ fn dot_output_renders_with_graphviz() {
     let svg = String::from_utf8_lossy(&svg.stdout);
     assert!(svg.contains("<svg") && svg.contains("fast&#45;ssd"), "rendered graph lacks the missing StorageClass");
 }
+
+#[test]
+fn cycle_scenario_finds_both_loops_and_no_false_ones() {
+    case("cycle", "cycles", &["--cycles"], 0);
+    case("cycle", "cycles.json", &["--cycles", "-o", "json"], 0);
+    case("cycle", "cycles.table", &["--cycles", "-o", "wide"], 0);
+    case("cycle", "cycles-fail-on", &["--cycles", "--fail-on", "cycle"], 3);
+    case("cycle", "cycles-selector", &["--cycles", "-l", "kustomize.toolkit.fluxcd.io/name=monitoring-stack"], 0);
+    case("cycle", "why-helmrelease", &["--why", "hr/kube-prometheus-stack", "-n", "monitoring"], 0);
+    case("cycle", "monitoring-config.dot", &["ks/monitoring-config", "-n", "flux-system", "-o", "dot"], 0);
+    case("cycle", "healthy-chain", &["ks/apps", "-n", "flux-system", "--fail-on", "failed"], 0);
+}
