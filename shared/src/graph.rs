@@ -213,7 +213,12 @@ impl Graph {
         for obj in &objs {
             g.add_label_edges(snapshot, obj, &listed);
         }
-        g.edges.sort_by(|a, b| (a.from, &g.nodes[a.to].id, a.relation).cmp(&(b.from, &g.nodes[b.to].id, b.relation)));
+        // Sorted by identity, not by index: indexes follow the order objects were read, which
+        // differs between a cluster and a file; answers must not.
+        g.edges.sort_by(|a, b| {
+            let key = |e: &Edge| (&g.nodes[e.from].id, &g.nodes[e.to].id, e.relation);
+            key(a).cmp(&key(b))
+        });
         g.edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.relation == b.relation);
         g.out = vec![Vec::new(); g.nodes.len()];
         g.inc = vec![Vec::new(); g.nodes.len()];

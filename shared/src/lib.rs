@@ -15,6 +15,7 @@ pub mod graph;
 pub mod health;
 pub mod helm;
 pub mod kinds;
+pub mod lastsuccess;
 pub mod object;
 pub mod output;
 pub mod selector;

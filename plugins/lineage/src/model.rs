@@ -32,18 +32,6 @@ pub struct NodeInfo {
     pub warning: Option<Event>,
 }
 
-/// Reasons of Normal events that flux controllers emit on success.
-const SUCCESS_REASONS: &[&str] = &[
-    "ReconciliationSucceeded",
-    "Succeeded",
-    "NewArtifact",
-    "ArtifactUpToDate",
-    "ChartPackageSucceeded",
-    "ChartPullSucceeded",
-    "InstallSucceeded",
-    "UpgradeSucceeded",
-];
-
 impl NodeInfo {
     /// Gathers the details of a graph node.
     pub fn of(snapshot: &Snapshot, node: &Node) -> Self {
@@ -64,16 +52,7 @@ impl NodeInfo {
         if let Some(obj) = obj.filter(|o| is_flux_group(&o.id.group)) {
             info.suspended = flux::suspended(obj);
             info.revisions = flux::revisions(obj);
-            let ready = flux::condition(obj, "Ready")
-                .filter(|c| c.status == "True")
-                .and_then(|c| kubectl_flux_shared::time::parse(&c.last_transition));
-            let artifact = obj.str_at("/status/artifact/lastUpdateTime").and_then(kubectl_flux_shared::time::parse);
-            let event = events
-                .iter()
-                .filter(|e| !e.is_warning() && SUCCESS_REASONS.contains(&e.reason.as_str()))
-                .filter_map(|e| e.last)
-                .max();
-            info.last_success = [ready, artifact, event].into_iter().flatten().max();
+            info.last_success = kubectl_flux_shared::lastsuccess::of(snapshot, obj);
         }
         info
     }

@@ -174,8 +174,14 @@ impl Lineage<'_> {
         out
     }
 
+    /// Stable node names for dot and mermaid: the position in [`Lineage::nodes`].
+    fn names(&self) -> BTreeMap<usize, String> {
+        self.nodes().into_iter().enumerate().map(|(i, (node, _, _))| (node, format!("n{i}"))).collect()
+    }
+
     /// Graphviz dot.
     pub fn write_dot(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let names = self.names();
         writeln!(out, "digraph lineage {{")?;
         writeln!(out, "  rankdir=LR;")?;
         writeln!(out, "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];")?;
@@ -193,18 +199,20 @@ impl Lineage<'_> {
             let label = format!("{}\\n{}\\n{:?}: {}", info.id.kind, info.id.namespaced_name(), info.state, info.reason);
             writeln!(
                 out,
-                "  n{node} [label=\"{}\", fillcolor=\"{fill}\", style=\"{style}\"{pen}];",
+                "  {} [label=\"{}\", fillcolor=\"{fill}\", style=\"{style}\"{pen}];",
+                names[&node],
                 dot_escape(&label)
             )?;
         }
         for (from, to, label) in self.edges() {
-            writeln!(out, "  n{from} -> n{to} [label=\"{label}\"];")?;
+            writeln!(out, "  {} -> {} [label=\"{label}\"];", names[&from], names[&to])?;
         }
         writeln!(out, "}}")
     }
 
     /// Mermaid flowchart.
     pub fn write_mermaid(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let names = self.names();
         writeln!(out, "flowchart LR")?;
         for (node, _, _) in self.nodes() {
             let info = &self.info[&node];
@@ -212,13 +220,14 @@ impl Lineage<'_> {
                 format!("{}<br/>{}<br/>{:?}: {}", info.id.kind, info.id.namespaced_name(), info.state, info.reason);
             writeln!(
                 out,
-                "  n{node}[\"{}\"]:::{}",
+                "  {}[\"{}\"]:::{}",
+                names[&node],
                 label.replace('"', "#quot;"),
                 format!("{:?}", info.state).to_lowercase()
             )?;
         }
         for (from, to, label) in self.edges() {
-            writeln!(out, "  n{from} -->|{label}| n{to}")?;
+            writeln!(out, "  {} -->|{label}| {}", names[&from], names[&to])?;
         }
         for (class, style) in [
             ("ready", "fill:#d4edda,stroke:#28a745"),

@@ -36,6 +36,16 @@ fn guilty_tenant_golden_in_every_format() {
 }
 
 #[test]
+fn demo_golden() {
+    let f = example("demo");
+    for (name, args) in [("table", vec![]), ("json", vec!["-o", "json"])] {
+        let r = tenants(&f, &args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_golden(&dir().join("demo"), name, &r);
+    }
+}
+
+#[test]
 fn the_guilty_tenant_comes_first_with_its_reason() {
     let f = example("guilty-tenant");
     let r = tenants(&f, &["-o", "tsv"]);

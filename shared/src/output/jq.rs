@@ -12,7 +12,7 @@ use std::io::Write;
 pub fn run(out: &mut dyn Write, expr: &str, doc: &Value) -> Result<()> {
     let program = File { code: expr, path: () };
     let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs()).chain(jaq_fmts::funs());
     let loader = Loader::new(defs);
     let arena = Arena::default();
     let modules = loader
@@ -59,6 +59,8 @@ mod tests {
         assert_eq!(jq("[.items[].n] | add", doc.clone()).unwrap(), "3\n");
         assert_eq!(jq(".items[0]", doc.clone()).unwrap(), "{\"name\":\"a\",\"n\":1}\n");
         assert_eq!(jq("[.items[] | select(.n > 1) | .name]", doc.clone()).unwrap(), "[\"b\"]\n");
+        assert_eq!(jq(".items[] | [.name, .n] | @tsv", doc.clone()).unwrap(), "a\t1\nb\t2\n");
+        assert_eq!(jq(".items[] | [.name, .n] | @csv", doc.clone()).unwrap(), "\"a\",1\n\"b\",2\n");
         assert!(jq(".items[", doc.clone()).unwrap_err().to_string().starts_with("--jq: cannot parse"));
         assert!(jq("nosuchfn", doc.clone()).unwrap_err().to_string().contains("undefined nosuchfn"));
         assert!(jq(".items | keys | .[] | error", doc).is_err());

@@ -35,10 +35,22 @@ pub async fn connect(flags: &ConnectionFlags) -> Result<Cluster> {
         Some(path) => {
             Some(Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?)
         }
-        None => match Kubeconfig::from_env() {
-            Ok(Some(kc)) => Some(kc),
-            Ok(None) => kube::config::Kubeconfig::read().ok(),
-            Err(e) => return Err(Error::Kubeconfig(format!("$KUBECONFIG: {e}"))),
+        None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+            // Like kubectl (client-go's loading rules): files of KUBECONFIG that do not exist
+            // are skipped; the others are merged, the first file's settings winning.
+            Some(list) => {
+                let mut merged: Option<Kubeconfig> = None;
+                for path in std::env::split_paths(&list).filter(|p| p.exists()) {
+                    let kc = Kubeconfig::read_from(&path)
+                        .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
+                    merged = Some(match merged {
+                        Some(m) => m.merge(kc).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?,
+                        None => kc,
+                    });
+                }
+                merged
+            }
+            None => Kubeconfig::read().ok(),
         },
     };
     let mut config = match from_file {
@@ -187,20 +199,42 @@ impl Cluster {
         }
     }
 
-    /// Preferred versions of the served API groups, from one `GET /apis`.
-    async fn discover(&self) -> Result<HashMap<String, String>> {
-        let doc =
-            self.get_json("/apis", "application/json").await.map_err(|f| api_error("GET /apis (discovery)", f))?;
-        let mut groups = HashMap::new();
-        for g in doc.get("groups").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(name), Some(version)) =
-                (g.get("name").and_then(Value::as_str), g.pointer("/preferredVersion/version").and_then(Value::as_str))
-            {
-                groups.insert(name.to_string(), version.to_string());
+    /// The served version of every kind of every API group, from one aggregated discovery
+    /// request (`GET /apis` as `APIGroupDiscoveryList`, Kubernetes >= 1.30), keyed by
+    /// (group, kind) and in the server's order of preference. Servers without aggregated
+    /// discovery answer with a plain `APIGroupList`: then each group's preferred version is used.
+    async fn discover(&self) -> Result<HashMap<(String, String), String>> {
+        const ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+        let doc = self.get_json("/apis", ACCEPT).await.map_err(|f| api_error("GET /apis (discovery)", f))?;
+        let mut kinds = HashMap::new();
+        if doc.get("kind").and_then(Value::as_str) == Some("APIGroupDiscoveryList") {
+            for g in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
+                let group = g.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                for v in g.get("versions").and_then(Value::as_array).into_iter().flatten() {
+                    let version = v.get("version").and_then(Value::as_str).unwrap_or("");
+                    for r in v.get("resources").and_then(Value::as_array).into_iter().flatten() {
+                        if let Some(kind) = r.pointer("/responseKind/kind").and_then(Value::as_str) {
+                            kinds.entry((group.to_string(), kind.to_string())).or_insert_with(|| version.to_string());
+                        }
+                    }
+                }
+            }
+        } else {
+            for g in doc.get("groups").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(name), Some(version)) = (
+                    g.get("name").and_then(Value::as_str),
+                    g.pointer("/preferredVersion/version").and_then(Value::as_str),
+                ) {
+                    for k in crate::kinds::all().filter(|k| k.group == name) {
+                        kinds.insert((name.to_string(), k.kind.to_string()), version.to_string());
+                    }
+                }
             }
         }
-        groups.insert(String::new(), "v1".to_string());
-        Ok(groups)
+        for k in crate::kinds::all().filter(|k| k.group.is_empty()) {
+            kinds.insert((String::new(), k.kind.to_string()), "v1".to_string());
+        }
+        Ok(kinds)
     }
 
     /// Lists one kind completely (every page).
@@ -306,12 +340,12 @@ fn namespace_scope(scope: &ScopeFlags, cluster: &Cluster) -> Option<String> {
 
 /// Lists the wanted kinds from a connected cluster.
 pub async fn read_from(cluster: &Cluster, namespace: Option<&str>, wants: &[Want]) -> Result<Snapshot> {
-    let groups = cluster.discover().await?;
+    let served = cluster.discover().await?;
     let mut snapshot = Snapshot::new();
     let mut jobs = Vec::new();
     for want in wants {
         let k = want.kind;
-        match groups.get(k.group) {
+        match served.get(&(k.group.to_string(), k.kind.to_string())) {
             Some(version) => {
                 jobs.push(async move { (want, version.clone(), cluster.list(want, version, namespace).await) })
             }
@@ -341,4 +375,190 @@ pub async fn read_from(cluster: &Cluster, namespace: Option<&str>, wants: &[Want
         }
     }
     Ok(snapshot)
+}
+
+/// Log texts by `pod/container`, and notes about the logs that could not be read.
+pub type PodLogs = (Vec<(String, String)>, Vec<String>);
+
+/// The logs of every container of every Pod in `namespace` (the Flux controllers live in
+/// `flux-system`), through the API (`pods/log`, `sinceTime`): one list of Pods, then one log
+/// request per container. Returns (pod/container, text) and notes for logs that could not be read.
+pub fn pod_logs(
+    connection: &ConnectionFlags,
+    namespace: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<PodLogs> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Output)?;
+    runtime.block_on(async {
+        let cluster = connect(connection).await?;
+        let call = format!("list core/v1 pods in {namespace}");
+        let pods = cluster
+            .get_json(&format!("/api/v1/namespaces/{namespace}/pods"), "application/json")
+            .await
+            .map_err(|f| api_error(&call, f))?;
+        let mut out = Vec::new();
+        let mut notes = Vec::new();
+        for pod in pods.get("items").and_then(Value::as_array).into_iter().flatten() {
+            let name = pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            for c in pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+                let container = c.get("name").and_then(Value::as_str).unwrap_or("");
+                let mut path =
+                    format!("/api/v1/namespaces/{namespace}/pods/{name}/log?container={}", encode(container));
+                if let Some(t) = since {
+                    path.push_str(&format!(
+                        "&sinceTime={}",
+                        encode(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    ));
+                }
+                match cluster.get_text(&path).await {
+                    Ok(text) => out.push((format!("{name}/{container}"), text)),
+                    Err(f) => notes.push(format!(
+                        "logs of pod {namespace}/{name} container {container} not readable: {}",
+                        api_error("pods/log", f)
+                    )),
+                }
+            }
+        }
+        Ok((out, notes))
+    })
+}
+
+impl Cluster {
+    /// One GET returning text (pod logs), with the same retries as [`Cluster::get_json`].
+    async fn get_text(&self, path: &str) -> std::result::Result<String, Failure> {
+        let request = http::Request::get(path).body(Vec::new()).map_err(|e| Failure::Fatal(e.to_string()))?;
+        let fut = self.client.request_text(request);
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(kube::Error::Api(s))) => Err(match s.code {
+                403 => Failure::Forbidden(format!("403 {}", s.message)),
+                404 => Failure::NotFound,
+                _ => Failure::Fatal(format!("{} {}", s.code, s.message)),
+            }),
+            Ok(Err(e)) => Err(Failure::Fatal(connection_message(&e))),
+            Err(_) => Err(Failure::Fatal("no answer within --request-timeout".into())),
+        }
+    }
+}
+
+/// What a watch reports, one call per object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Present in a (re)list: after a start, or after the watch expired (410 Gone).
+    Listed,
+    /// Added.
+    Added,
+    /// Modified.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+/// Lists a kind, then watches it for ever: each object reaches `handle` once per list and once
+/// per change. A dropped connection or an ended watch resumes from the last resourceVersion
+/// seen (bookmarks included); a 410 Gone relists, and the objects come again as `Listed` so the
+/// caller can tell what it already had. Stops when `handle` returns false.
+pub fn watch(
+    connection: &ConnectionFlags,
+    namespace: Option<&str>,
+    kind: &'static crate::kinds::KindInfo,
+    mut handle: impl FnMut(Change, Object) -> bool,
+) -> Result<()> {
+    use futures::{AsyncBufReadExt, StreamExt};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Output)?;
+    runtime.block_on(async {
+        let cluster = connect(connection).await?;
+        let served = cluster.discover().await?;
+        let version = served.get(&(kind.group.to_string(), kind.kind.to_string())).cloned().ok_or_else(|| {
+            Error::Api { call: format!("watch {}", kind.plural), message: "not served by this cluster".into() }
+        })?;
+        let api_version = if kind.group.is_empty() { version.clone() } else { format!("{}/{version}", kind.group) };
+        let base = if kind.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{api_version}") };
+        let path = match namespace {
+            Some(ns) if kind.namespaced => format!("{base}/namespaces/{ns}/{}", kind.plural),
+            _ => format!("{base}/{}", kind.plural),
+        };
+        let call = format!("watch {}", kind.plural);
+        let as_object = |mut v: Value| {
+            if let Value::Object(m) = &mut v {
+                m.insert("apiVersion".into(), Value::from(api_version.clone()));
+                m.insert("kind".into(), Value::from(kind.kind));
+            }
+            Object::from_value(v).ok()
+        };
+        let (mut rv, items) = relist(&cluster, &path, &call).await?;
+        for item in items {
+            if let Some(o) = as_object(item)
+                && !handle(Change::Listed, o)
+            {
+                return Ok(());
+            }
+        }
+        let mut failures = 0u32;
+        loop {
+            let url =
+                format!("{path}?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion={}", encode(&rv));
+            let request = http::Request::get(url)
+                .body(Vec::new())
+                .map_err(|e| Error::Api { call: call.clone(), message: e.to_string() })?;
+            let mut gone = false;
+            match cluster.client.request_stream(request).await {
+                Ok(stream) => {
+                    failures = 0;
+                    let mut lines = stream.lines();
+                    while let Some(line) = lines.next().await {
+                        let Ok(line) = line else { break };
+                        let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+                        let object = event.get("object").cloned().unwrap_or(Value::Null);
+                        if let Some(v) = object.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                            rv = v.to_string();
+                        }
+                        let change = match event.get("type").and_then(Value::as_str) {
+                            Some("ADDED") => Change::Added,
+                            Some("MODIFIED") => Change::Modified,
+                            Some("DELETED") => Change::Deleted,
+                            Some("ERROR") => {
+                                gone = object.get("code").and_then(Value::as_u64) == Some(410);
+                                break;
+                            }
+                            _ => continue,
+                        };
+                        if let Some(o) = as_object(object)
+                            && !handle(change, o)
+                        {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 410 => gone = true,
+                Err(e) => {
+                    failures += 1;
+                    if failures > 30 {
+                        return Err(Error::Api { call, message: connection_message(&e) });
+                    }
+                }
+            }
+            if gone {
+                let (new_rv, items) = relist(&cluster, &path, &call).await?;
+                rv = new_rv;
+                for item in items {
+                    if let Some(o) = as_object(item)
+                        && !handle(Change::Listed, o)
+                    {
+                        return Ok(());
+                    }
+                }
+            } else {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(failures.min(10)))).await;
+            }
+        }
+    })
+}
+
+/// One full list for a watch: the resourceVersion to watch from, and the items.
+async fn relist(cluster: &Cluster, path: &str, call: &str) -> Result<(String, Vec<Value>)> {
+    let list = cluster.get_json(path, "application/json").await.map_err(|f| api_error(call, f))?;
+    let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string();
+    let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok((rv, items))
 }

@@ -105,3 +105,194 @@ pub fn assert_golden(dir: &Path, name: &str, run: &Run) {
         );
     }
 }
+
+/// Requests counted by devcluster, keyed by (verb, resource, namespace).
+pub type Requests = std::collections::BTreeMap<(String, String, String), u64>;
+
+/// The requests added between two counts.
+pub fn request_delta(before: &Requests, after: &Requests) -> Requests {
+    after
+        .iter()
+        .filter_map(|(k, &n)| {
+            let d = n - before.get(k).copied().unwrap_or(0);
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+/// Hostile inputs every plugin must refuse cleanly: exit 2 with a message naming the file,
+/// never a panic, a hang or unbounded memory. Returns how many inputs were tried.
+///
+/// `args` are the plugin's own arguments (e.g. `["--cycles"]`); each input is added as `-f`.
+pub fn assert_refuses_hostile_input(bin: &Path, args: &[&str]) -> usize {
+    let dir = std::env::temp_dir().join(format!("kubectl-flux-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let write = |name: &str, body: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).expect("write input");
+        p
+    };
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..40 {
+        let p = i - 1;
+        bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    let mut random = Vec::with_capacity(4096);
+    let mut x: u32 = 0x2545_f491;
+    for _ in 0..4096 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        random.push(x as u8);
+    }
+    let huge = dir.join("huge.json");
+    let f = std::fs::File::create(&huge).expect("huge file");
+    f.set_len((1 << 30) + 1).expect("sparse 1 GiB file");
+    let mut inputs = vec![
+        write("empty.yaml", b""),
+        write("blank.yaml", b"\n\n   \n"),
+        write("truncated.json", br#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "#),
+        write("truncated.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [a, b\n"),
+        write("random.yaml", &random),
+        write("latin1.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n"),
+        write("deep.json", deep.as_bytes()),
+        write("deep.yaml", format!("{}x{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes()),
+        write("bomb.yaml", bomb.as_bytes()),
+        write("scalar.yaml", b"just some text\n"),
+        write("list-of-numbers.json", b"[1, 2, 3]"),
+        write("no-metadata.yaml", b"apiVersion: v1\nkind: ConfigMap\n"),
+        write("no-kind.json", br#"{"apiVersion": "v1", "metadata": {"name": "x"}}"#),
+        write("items-not-a-list.yaml", b"apiVersion: v1\nkind: List\nitems: 42\n"),
+        write("duplicate-keys.json", br#"{"apiVersion": "v1", "apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "x"}, "metadata": 5}"#),
+        huge,
+    ];
+    inputs.sort();
+    for input in &inputs {
+        let file = input.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", &file]);
+        let r = run_bounded(bin, &all, std::time::Duration::from_secs(30));
+        assert_eq!(r.code, 2, "{file}: expected exit 2, got {}: {}", r.code, r.stderr);
+        assert!(
+            r.stderr.starts_with("error: ") && r.stderr.contains(&file),
+            "{file}: message must name the file: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("panicked") && !r.stderr.contains("RUST_BACKTRACE"), "{file}: {}", r.stderr);
+        assert_eq!(r.stdout, "", "{file}: nothing half-written on stdout");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    inputs.len()
+}
+
+/// Runs a command, killing it (and failing) if it runs longer than `limit`.
+pub fn run_bounded(bin: &Path, args: &[&str], limit: std::time::Duration) -> Run {
+    use std::process::Stdio;
+    let mut child = Command::new(bin)
+        .args(args)
+        .current_dir(root())
+        .env("KUBECTL_FLUX_NOW", NOW)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run plugin");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(_status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            return Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{} {args:?} did not finish within {}s", bin.display(), limit.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Secret values planted in the bundled snapshots (Secrets, Helm release values, tokens), each
+/// with its base64, which no plugin may ever print.
+pub fn planted_secrets() -> Vec<String> {
+    const PLAIN: &[&str] = &[
+        "ghp_FAKEfakeFAKEfake0123456789abcdefABCD",
+        "ghp_ENTERPRISEfake000000000000000000000",
+        "ghp_DISPATCHfake0000000000000000000000",
+        "s3cr3t-FAKE",
+        "ghp_FAKEtokenFAKEtokenFAKE000000",
+        "ghp_FAKEteam-atokenFAKEFAKEFAKE000000",
+        "ghp_FAKEteam-btokenFAKEFAKEFAKE000000",
+        "https://hooks.slack.com/services/TFAKE/BFAKE/FAKEFAKEFAKE",
+        "BEGIN OPENSSH PRIVATE KEY",
+    ];
+    let mut all: Vec<String> = PLAIN.iter().map(|s| s.to_string()).collect();
+    for s in PLAIN {
+        all.push(base64(s.as_bytes()));
+    }
+    all
+}
+
+/// Standard base64, for looking for encoded secrets in output.
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Runs a plugin on every bundled snapshot in every format (and `--jq .`, and with debug
+/// logging asked for) and asserts no planted secret, plain or base64, reaches stdout or stderr.
+pub fn assert_never_prints_secrets(bin: &Path, args: &[&str], formats: &[&str]) -> usize {
+    let files: Vec<String> =
+        ["demo", "rate-limit", "missing-storageclass", "corrupted-state"].iter().map(|n| example(n)).collect();
+    let secrets = planted_secrets();
+    let mut runs = 0;
+    for format in formats.iter().copied().chain(["--jq"]) {
+        let mut all: Vec<&str> = args.to_vec();
+        for f in &files {
+            all.extend(["-f", f.as_str()]);
+        }
+        if format == "--jq" {
+            all.extend(["--jq", "."]);
+        } else {
+            all.extend(["-o", format]);
+        }
+        let r = run_with(bin, &all, &[("RUST_LOG", "trace"), ("RUST_BACKTRACE", "1")]);
+        assert!(r.code == 0 || r.code == 3, "{all:?}: {}", r.stderr);
+        for s in &secrets {
+            assert!(
+                !r.stdout.contains(s.as_str()) && !r.stderr.contains(s.as_str()),
+                "{all:?} printed a secret ({} chars)",
+                s.len()
+            );
+        }
+        runs += 1;
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b"s3cr3t-FAKE"), "czNjcjN0LUZBS0U=");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+        assert_eq!(super::base64(b"abc"), "YWJj");
+    }
+}
