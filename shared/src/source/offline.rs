@@ -122,21 +122,34 @@ fn add_document(doc: Value, snapshot: &mut Snapshot) -> std::result::Result<usiz
     match doc {
         Value::Null => Ok(0),
         Value::Array(items) => add_items(items, snapshot),
-        Value::Object(_) => {
-            let is_list = doc.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-                && doc.get("items").is_some();
+        Value::Object(mut map) => {
+            let is_list = map.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+                && map.contains_key("items");
             if is_list {
-                let Some(Value::Array(items)) = doc.get("items").cloned() else {
+                // Moved out, not copied: a List may be most of a large snapshot.
+                let Some(Value::Array(items)) = map.remove("items") else {
                     return Err("items of a List must be a list of objects".to_string());
                 };
                 add_items(items, snapshot)
             } else {
-                let object = Object::from_value(doc)?;
+                slim(&mut map);
+                let object = Object::from_value(Value::Object(map))?;
                 snapshot.insert(object);
                 Ok(1)
             }
         }
         other => Err(format!("expected a Kubernetes object or List, found {}", json_type(&other))),
+    }
+}
+
+/// Drops what no plugin reads and that dominates `kubectl get -o json` output: managedFields and
+/// the last-applied-configuration annotation (a second copy of the object).
+fn slim(map: &mut serde_json::Map<String, Value>) {
+    if let Some(Value::Object(meta)) = map.get_mut("metadata") {
+        meta.remove("managedFields");
+        if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
     }
 }
 

@@ -1,0 +1,56 @@
+//! flux-tenants against a real API server (devcluster) serving the guilty-tenant scenario: the
+//! same answer as offline, from one discovery request and one list per kind.
+
+use devcluster::{Cluster, Options, audit};
+use kubectl_flux_testkit::{Requests, example, request_delta, run};
+use std::path::Path;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kubectl-flux_tenants"))
+}
+
+fn requests(cluster: &Cluster) -> Requests {
+    audit::requests(&cluster.dir).unwrap().into_iter().map(|c| ((c.verb, c.resource, c.namespace), c.count)).collect()
+}
+
+#[test]
+fn live_equals_offline_with_one_list_per_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = Cluster::up(&tmp.path().join("cluster"), &Options::default()).unwrap();
+    let file = example("guilty-tenant");
+    let loaded = devcluster::load_files(&cluster.kubeconfig, &[file.clone().into()]).unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    for args in [vec![], vec!["-o", "json"], vec!["-o", "tsv"], vec!["--min-interval", "1m", "--fail-on", "error"]] {
+        let mut offline = args.clone();
+        offline.extend(["-f", file.as_str()]);
+        let mut live = args.clone();
+        live.extend(["--kubeconfig", kubeconfig.as_str()]);
+        let (offline, live) = (run(bin(), &offline), run(bin(), &live));
+        assert_eq!(
+            (live.code, &live.stdout, &live.stderr),
+            (offline.code, &offline.stdout, &offline.stderr),
+            "{args:?}"
+        );
+    }
+    let before = requests(&cluster);
+    assert_eq!(run(bin(), &["--kubeconfig", &kubeconfig, "-o", "name"]).code, 0);
+    let delta = request_delta(&before, &requests(&cluster));
+    let key = |verb: &str, resource: &str| (verb.to_string(), resource.to_string(), String::new());
+    assert_eq!(delta.get(&key("get", "/apis")), Some(&1), "{delta:?}");
+    assert_eq!(delta.get(&key("list", "secrets")), Some(&1), "{delta:?}");
+    assert_eq!(delta.get(&key("list", "source.toolkit.fluxcd.io/gitrepositories")), Some(&1), "{delta:?}");
+    assert_eq!(delta.values().sum::<u64>(), 1 + kubectl_flux_tenants::wants().len() as u64, "{delta:?}");
+    drop(cluster);
+}
+
+#[test]
+fn the_ten_thousand_app_scenario_ranks_its_planted_guilty_tenant_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    devcluster::scale::generate(10_000, 200, 1, tmp.path()).unwrap();
+    let snapshot = tmp.path().join("snapshot.json").display().to_string();
+    let r = run(bin(), &["-f", &snapshot, "-o", "tsv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 200);
+    assert!(r.stdout.starts_with("tenant-007\t65\t10\t"), "{}", &r.stdout[..200]);
+}

@@ -1,0 +1,322 @@
+//! `up` and `down`: etcd and kube-apiserver (and with `--kube-controllers` the controller
+//! manager, scheduler and kwok) as local processes on free 127.0.0.1 ports, each cluster in its
+//! own directory, so several run at once.
+
+use crate::{build, crds, pki, versions};
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What `up` starts.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// kube-controller-manager, kube-scheduler and kwok with fake nodes.
+    pub kube_controllers: bool,
+}
+
+/// A running cluster. Dropping it stops every process and removes its directory, so a test
+/// that panics still cleans up.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The cluster's directory.
+    pub dir: PathBuf,
+    /// `dir/kubeconfig`.
+    pub kubeconfig: PathBuf,
+    /// The API server's URL.
+    pub server: String,
+    keep: bool,
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub(crate) fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub(crate) fn spawn(dir: &Path, bin: &Path, name: &str, args: &[String]) -> Result<u32> {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+    let child = Command::new(bin.join(name.split('@').next().unwrap_or(name)))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    let pid = child.id();
+    let mut pids = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("pids"))?;
+    writeln!(pids, "{name} {pid}")?;
+    Ok(pid)
+}
+
+fn alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+pub(crate) fn wait_until(what: &str, timeout: Duration, dir: &Path, mut ready: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{what} not ready after {}s; logs in {}", timeout.as_secs(), dir.join("logs").display())
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200")
+}
+
+const AUDIT_POLICY: &str =
+    "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n";
+
+impl Cluster {
+    /// Starts a cluster in `dir` (which must not exist or be empty) and returns once it serves
+    /// requests with Flux's CRDs installed.
+    pub fn up(dir: &Path, opts: &Options) -> Result<Cluster> {
+        let bin = build::build(true)?;
+        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+            bail!("{} exists and is not empty", dir.display());
+        }
+        std::fs::create_dir_all(dir)?;
+        let dir = dir.canonicalize()?;
+        let mut cluster =
+            Cluster { kubeconfig: dir.join("kubeconfig"), dir: dir.clone(), server: String::new(), keep: false };
+        match cluster.start(opts, &bin) {
+            Ok(()) => Ok(cluster),
+            Err(e) => {
+                // Stop what started but keep the directory: its logs say what went wrong.
+                cluster.keep = true;
+                let _ = stop_processes(&dir);
+                Err(e.context(format!("devcluster up failed; logs kept in {}", dir.join("logs").display())))
+            }
+        }
+    }
+
+    fn start(&mut self, opts: &Options, bin: &Path) -> Result<()> {
+        let dir = self.dir.clone();
+        let cluster = self;
+        let pki = pki::generate(&dir.join("pki"))?;
+        let p = |f: &str| dir.join("pki").join(f).display().to_string();
+        std::fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+
+        let (client_port, peer_port) = (free_port()?, free_port()?);
+        spawn(
+            &dir,
+            bin,
+            "etcd",
+            &[
+                "--name=devcluster".into(),
+                format!("--data-dir={}", dir.join("etcd").display()),
+                format!("--listen-client-urls=http://127.0.0.1:{client_port}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{client_port}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+                format!("--initial-cluster=devcluster=http://127.0.0.1:{peer_port}"),
+                "--unsafe-no-fsync".into(),
+                "--log-level=warn".into(),
+            ],
+        )?;
+        wait_until("etcd", Duration::from_secs(30), &dir, || http_ok(client_port, "/health"))?;
+
+        let port = free_port()?;
+        let mut args = vec![
+            format!("--etcd-servers=http://127.0.0.1:{client_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--tls-cert-file={}", p("apiserver.crt")),
+            format!("--tls-private-key-file={}", p("apiserver.key")),
+            format!("--client-ca-file={}", p("ca.crt")),
+            "--authorization-mode=Node,RBAC".into(),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            format!("--audit-log-path={}", dir.join("audit.log").display()),
+            format!("--audit-policy-file={}", dir.join("audit-policy.yaml").display()),
+            "--audit-log-mode=blocking".into(),
+            "--audit-log-format=json".into(),
+            "--allow-privileged=true".into(),
+            format!("--cert-dir={}", dir.join("pki").display()),
+        ];
+        // TaintNodesByCondition would taint every new Node not-ready; only the node lifecycle
+        // controller (off: snapshot Nodes have no kubelet) removes that taint, so loaded Nodes
+        // would differ from their files and kwok's nodes would never get pods.
+        if opts.kube_controllers {
+            args.push("--disable-admission-plugins=TaintNodesByCondition".into());
+        } else {
+            // Without the controller manager no "default" ServiceAccount is ever created; loaded
+            // Pods would be refused by the ServiceAccount admission plugin.
+            args.push("--disable-admission-plugins=TaintNodesByCondition,ServiceAccount".into());
+        }
+        spawn(&dir, bin, "kube-apiserver", &args)?;
+        cluster.server = format!("https://127.0.0.1:{port}");
+        write_kubeconfig(&cluster.kubeconfig, &cluster.server, &pki.ca_cert, "admin", &pki.admin_cert, &pki.admin_key)?;
+        write_kubeconfig(
+            &dir.join("components.kubeconfig"),
+            &cluster.server,
+            &pki.ca_cert,
+            "devcluster-components",
+            &pki.components_cert,
+            &pki.components_key,
+        )?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            // up's own requests use the components' identity, so `requests` shows only the user's.
+            let client = crate::client(&dir.join("components.kubeconfig")).await?;
+            let start = Instant::now();
+            loop {
+                let req = http::Request::get("/readyz").body(Vec::new())?;
+                if matches!(client.request_text(req).await.as_deref(), Ok("ok")) {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(90) {
+                    bail!("kube-apiserver not ready after 90s; logs in {}", dir.join("logs").display());
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            crds::install(&client, &versions::load()?).await
+        })?;
+        if opts.kube_controllers {
+            crate::controllers::start(cluster, bin)?;
+        }
+        Ok(())
+    }
+
+    /// Attaches to a cluster `up` left running (for `down`, `requests`, `env`).
+    pub fn attach(dir: &Path) -> Result<Cluster> {
+        let dir = dir.canonicalize().with_context(|| format!("{} is not a devcluster directory", dir.display()))?;
+        if !dir.join("pids").exists() {
+            bail!("{} is not a devcluster directory (no pids file)", dir.display());
+        }
+        Ok(Cluster { kubeconfig: dir.join("kubeconfig"), dir, server: String::new(), keep: true })
+    }
+
+    /// Keeps the cluster running when this value is dropped (the CLI's `up`).
+    pub fn keep(mut self) -> Self {
+        self.keep = true;
+        self
+    }
+
+    /// Stops every process `up` started (SIGTERM, then SIGKILL after 10s), waits for them, and
+    /// removes the directory.
+    pub fn down(mut self) -> Result<()> {
+        self.keep = true;
+        stop(&self.dir)
+    }
+
+    /// The pids `up` recorded, by component name.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        read_pids(&self.dir)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = stop(&self.dir);
+        }
+    }
+}
+
+fn read_pids(dir: &Path) -> Vec<(String, u32)> {
+    std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (name, pid) = l.split_once(' ')?;
+            Some((name.to_string(), pid.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn stop(dir: &Path) -> Result<()> {
+    stop_processes(dir)?;
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// SIGTERM to every recorded pid (controllers first, etcd last), SIGKILL after 10s, and waits
+/// until none is left.
+fn stop_processes(dir: &Path) -> Result<()> {
+    let pids = read_pids(dir);
+    // In stages, in reverse start order: the controllers and kwok together, then kube-apiserver,
+    // then etcd. Stopping etcd under a live API server makes the API server's graceful shutdown
+    // hang until the SIGKILL bound.
+    let (servers, rest): (Vec<_>, Vec<_>) =
+        pids.iter().cloned().partition(|(n, _)| n == "etcd" || n == "kube-apiserver");
+    let mut stages = vec![rest];
+    stages.extend(servers.into_iter().rev().map(|p| vec![p]));
+    for stage in stages.iter().filter(|s| !s.is_empty()) {
+        stop_stage(stage)?;
+    }
+    Ok(())
+}
+
+/// SIGTERM, up to 10s for the processes to exit, SIGKILL, up to 5s more.
+fn stop_stage(pids: &[(String, u32)]) -> Result<()> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    for (_, pid) in pids {
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGTERM);
+    }
+    let start = Instant::now();
+    while pids.iter().any(|(_, p)| alive(*p)) && start.elapsed() < Duration::from_secs(10) {
+        reap(pids);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (_, pid) in pids {
+        if alive(*pid) {
+            let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+        }
+    }
+    let start = Instant::now();
+    while pids.iter().any(|(_, p)| alive(*p)) && start.elapsed() < Duration::from_secs(5) {
+        reap(pids);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some((name, pid)) = pids.iter().find(|(_, p)| alive(*p)) {
+        bail!("{name} (pid {pid}) did not stop");
+    }
+    Ok(())
+}
+
+/// Reaps the cluster's processes that exited, when this process started them (a test calling
+/// `up` and `down`); only those pids, never another thread's children.
+fn reap(pids: &[(String, u32)]) {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    for (_, pid) in pids {
+        let _ = waitpid(nix::unistd::Pid::from_raw(*pid as i32), Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+fn write_kubeconfig(path: &Path, server: &str, ca: &str, user: &str, cert: &str, key: &str) -> Result<()> {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: devcluster\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: devcluster\n  context:\n    cluster: devcluster\n    user: {user}\ncurrent-context: devcluster\n",
+        b64(ca),
+        b64(cert),
+        b64(key)
+    );
+    std::fs::write(path, text)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}

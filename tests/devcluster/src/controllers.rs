@@ -1,0 +1,129 @@
+//! `--kube-controllers`: kube-controller-manager (garbage collection, Deployments, ReplicaSets,
+//! StatefulSets...), kube-scheduler, and kwok managing fake nodes so Pods become Running/Ready.
+//! They authenticate as `devcluster-components`, not as the admin a test uses.
+
+use crate::cluster::{Cluster, free_port, spawn, wait_until};
+use crate::{build, versions};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::Duration;
+
+/// Fake nodes kwok manages.
+pub const FAKE_NODES: &[&str] = &["kwok-node-0", "kwok-node-1"];
+
+/// kwok's stage files (from its module) that make fake nodes Ready and pods Running/Ready.
+const KWOK_STAGES: &[&str] = &[
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat/node-heartbeat.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+];
+
+/// Starts the controllers and the fake nodes; returns once the nodes are Ready.
+pub fn start(cluster: &Cluster, bin: &Path) -> Result<()> {
+    let dir = &cluster.dir;
+    let kc = dir.join("components.kubeconfig").display().to_string();
+    let p = |f: &str| dir.join("pki").join(f).display().to_string();
+    spawn(
+        dir,
+        bin,
+        "kube-controller-manager",
+        &[
+            format!("--kubeconfig={kc}"),
+            format!("--authentication-kubeconfig={kc}"),
+            format!("--authorization-kubeconfig={kc}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={}", free_port()?),
+            "--leader-elect=false".into(),
+            format!("--service-account-private-key-file={}", p("sa.key")),
+            format!("--root-ca-file={}", p("ca.crt")),
+            format!("--cluster-signing-cert-file={}", p("ca.crt")),
+            format!("--cluster-signing-key-file={}", p("ca.key")),
+            "--use-service-account-credentials=false".into(),
+            // Loaded snapshot Nodes have no kubelet: the node lifecycle controller would evict
+            // every pod on them. kwok keeps its own fake nodes alive.
+            "--controllers=*,-nodelifecycle".into(),
+            "--concurrent-gc-syncs=5".into(),
+        ],
+    )?;
+    spawn(
+        dir,
+        bin,
+        "kube-scheduler",
+        &[
+            format!("--kubeconfig={kc}"),
+            format!("--authentication-kubeconfig={kc}"),
+            format!("--authorization-kubeconfig={kc}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={}", free_port()?),
+            "--leader-elect=false".into(),
+        ],
+    )?;
+    let v = versions::load()?;
+    let kwok_dir = build::module_dir(v.kwok.module.as_deref().unwrap_or("sigs.k8s.io/kwok"), &v.kwok.version)?;
+    let mut config = String::new();
+    for stage in KWOK_STAGES {
+        let text = std::fs::read_to_string(kwok_dir.join(stage)).with_context(|| format!("kwok stage {stage}"))?;
+        config.push_str("---\n");
+        config.push_str(&text);
+    }
+    std::fs::write(dir.join("kwok.yaml"), config)?;
+    spawn(
+        dir,
+        bin,
+        "kwok",
+        &[
+            format!("--kubeconfig={kc}"),
+            format!("--config={}", dir.join("kwok.yaml").display()),
+            "--manage-all-nodes=false".into(),
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+            "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom".into(),
+            "--cidr=10.244.0.0/16".into(),
+            "--node-ip=10.0.0.1".into(),
+            format!("--server-address=127.0.0.1:{}", free_port()?),
+        ],
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let client = crate::client(&dir.join("components.kubeconfig")).await?;
+        for name in FAKE_NODES {
+            let node = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"},
+                },
+                "spec": {},
+            });
+            crate::crds::apply(&client, "/api/v1/nodes", name, &node).await?;
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
+    let kubeconfig = dir.join("components.kubeconfig");
+    wait_until("kwok fake nodes", Duration::from_secs(60), dir, || {
+        runtime.block_on(async {
+            let Ok(client) = crate::client(&kubeconfig).await else { return false };
+            let Ok(req) = http::Request::get("/api/v1/nodes?labelSelector=type%3Dkwok").body(Vec::new()) else {
+                return false;
+            };
+            let Ok(list) = client.request::<serde_json::Value>(req).await else { return false };
+            let ready = list["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter(|n| {
+                            n["status"]["conditions"]
+                                .as_array()
+                                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            ready == FAKE_NODES.len()
+        })
+    })
+}

@@ -1,0 +1,32 @@
+//! devcluster: a real local Kubernetes control plane for the plugins' tests, built from pinned
+//! Go modules and run as local processes on 127.0.0.1 (DESIGN §5). Tests use it as a library
+//! (`Cluster::up` returns a guard that stops everything when dropped); the `devcluster` binary
+//! offers the same as commands.
+
+pub mod audit;
+pub mod build;
+pub mod cluster;
+pub mod controllers;
+pub mod crds;
+pub mod load;
+pub mod pki;
+pub mod scale;
+pub mod versions;
+
+pub use cluster::{Cluster, Options};
+
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// A kube client for a kubeconfig file.
+pub async fn client(kubeconfig: &Path) -> Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| kubeconfig.display().to_string())?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Loads files into a cluster (see [`load::load`]); a refused object is an error naming it.
+pub fn load_files(kubeconfig: &Path, paths: &[std::path::PathBuf]) -> Result<load::Summary> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(load::load(kubeconfig, paths))
+}

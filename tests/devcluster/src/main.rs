@@ -1,0 +1,164 @@
+//! The `devcluster` command: build, up, load, requests, env, down (DESIGN §5 contract).
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use devcluster::{Cluster, Options, audit, build};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A real local Kubernetes control plane for tests.
+#[derive(Debug, Parser)]
+#[command(name = "devcluster", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Build (or find cached) the pinned Go components.
+    Build,
+    /// Start a cluster in DIR; returns when it serves requests. DIR/kubeconfig is its admin kubeconfig.
+    Up {
+        /// The cluster's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Also run kube-controller-manager, kube-scheduler and kwok with fake nodes.
+        #[arg(long)]
+        kube_controllers: bool,
+        /// Run the Flux controllers (not available yet).
+        #[arg(long)]
+        flux: bool,
+        /// Put the fault-injecting proxy in front of the API server (not available yet).
+        #[arg(long)]
+        proxy: bool,
+    },
+    /// Create the objects of kubectl-style files (then their status) in a cluster.
+    Load {
+        /// Kubeconfig of the cluster.
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// API requests by verb, resource and namespace since `up` (the admin user's only).
+    Requests {
+        /// The cluster's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Output: table (default) or json.
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        output: String,
+    },
+    /// Print `export KUBECONFIG=... PATH=...` for the built kubectl.
+    Env {
+        /// The cluster's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Write a deterministic scale scenario: OUT/snapshot.json (one List) and OUT/logs/.
+    Gen {
+        /// Applications (one Kustomization each; every tenth also a HelmRelease).
+        #[arg(long, default_value = "10000")]
+        apps: usize,
+        /// Tenants (namespaces).
+        #[arg(long, default_value = "200")]
+        tenants: usize,
+        /// Seed: the same seed writes the same files.
+        #[arg(long, default_value = "1")]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Stop everything `up` started and remove DIR.
+    Down {
+        /// The cluster's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: devcluster: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Cmd::Gen { apps, tenants, seed, out } => {
+            let started = std::time::Instant::now();
+            let c = devcluster::scale::generate(apps, tenants, seed, &out)?;
+            eprintln!(
+                "devcluster: wrote {} objects ({} events) and {} log lines to {} in {:.1}s",
+                c.objects,
+                c.events,
+                c.log_lines,
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Cmd::Build => {
+            let bin = build::build(true)?;
+            println!("{}", bin.display());
+        }
+        Cmd::Up { dir, kube_controllers, flux, proxy } => {
+            if flux || proxy {
+                eprintln!("error: devcluster: --flux and --proxy are not implemented yet");
+                return Ok(2);
+            }
+            let started = std::time::Instant::now();
+            let cluster = Cluster::up(&dir, &Options { kube_controllers })?.keep();
+            eprintln!(
+                "devcluster: up in {:.1}s; kubeconfig {}",
+                started.elapsed().as_secs_f64(),
+                cluster.kubeconfig.display()
+            );
+        }
+        Cmd::Load { kubeconfig, paths } => {
+            // A malformed file is the input's fault, like a refused object: exit 2.
+            if let Err(e) = devcluster::load::read_paths(&paths) {
+                eprintln!("error: devcluster load: {e:#}");
+                return Ok(2);
+            }
+            let summary = devcluster::load_files(&kubeconfig, &paths)?;
+            eprintln!("devcluster: applied {} objects, {} statuses", summary.applied, summary.statuses);
+            if !summary.errors.is_empty() {
+                for e in &summary.errors {
+                    eprintln!("error: devcluster load: {e}");
+                }
+                return Ok(2);
+            }
+        }
+        Cmd::Requests { dir, output } => {
+            use std::io::Write;
+            let counts = audit::requests(&dir)?;
+            let mut out = std::io::stdout().lock();
+            let written = if output == "json" {
+                writeln!(out, "{}", serde_json::to_string_pretty(&counts)?)
+            } else {
+                writeln!(out, "{:<8} {:<60} {:<20} COUNT", "VERB", "RESOURCE", "NAMESPACE").and_then(|_| {
+                    counts.iter().try_for_each(|c| {
+                        writeln!(out, "{:<8} {:<60} {:<20} {}", c.verb, c.resource, c.namespace, c.count)
+                    })
+                })
+            };
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Cmd::Env { dir } => {
+            let cluster = Cluster::attach(&dir)?;
+            println!("export KUBECONFIG={} PATH={}:$PATH", cluster.kubeconfig.display(), build::bin_dir()?.display());
+        }
+        Cmd::Down { dir } => Cluster::attach(&dir)?.down()?,
+    }
+    Ok(0)
+}

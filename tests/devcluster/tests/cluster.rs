@@ -1,0 +1,397 @@
+//! devcluster against itself and the real kubectl it builds: the command-line contract, a static
+//! cluster serving a loaded scenario, exact request accounting, a rollout and garbage collection
+//! with `--kube-controllers`, two clusters at once, and clean shutdown.
+//!
+//! Every test builds the Go components first (`devcluster build`: seconds when cached, tens of
+//! minutes the very first time on a fresh machine).
+
+use devcluster::{Cluster, Options, audit, build};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEVCLUSTER: &str = env!("CARGO_BIN_EXE_devcluster");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn kubectl_bin() -> PathBuf {
+    build::build(false).expect("devcluster build").join("kubectl")
+}
+
+/// Runs the built kubectl against `kubeconfig` with its own discovery cache directory.
+fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
+    kubectl_stdin(kubeconfig, cache, args, None)
+}
+
+fn kubectl_stdin(kubeconfig: &Path, cache: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(kubectl_bin())
+        .args(args)
+        .arg(format!("--cache-dir={}", cache.display()))
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    let input = child.stdin.take();
+    if let (Some(mut pipe), Some(text)) = (input, stdin) {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn devcluster(args: &[&str]) -> Output {
+    Command::new(DEVCLUSTER).args(args).output().expect("running devcluster")
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+}
+
+fn pids(dir: &Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect()
+}
+
+/// Polls `check` every 250ms until it holds, for at most `timeout`.
+fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < timeout {
+        match check() {
+            None => return,
+            Some(state) => last = state,
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("{what} not reached after {}s; last state: {last}", timeout.as_secs());
+}
+
+/// A cluster started with the `devcluster up` command; `devcluster down` runs on drop, so a
+/// failing test leaves no process behind.
+struct CliCluster {
+    dir: PathBuf,
+}
+
+impl CliCluster {
+    fn up(dir: PathBuf, extra: &[&str]) -> CliCluster {
+        let mut args = vec!["up", "--dir", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = devcluster(&args);
+        let guard = CliCluster { dir };
+        assert!(out.status.success(), "devcluster up: {}", String::from_utf8_lossy(&out.stderr));
+        guard
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+}
+
+impl Drop for CliCluster {
+    fn drop(&mut self) {
+        if self.dir.join("pids").exists() {
+            let _ = devcluster(&["down", "--dir", self.dir.to_str().unwrap()]);
+        }
+    }
+}
+
+type Counts = BTreeMap<(String, String, String), u64>;
+
+fn requests_json(dir: &Path) -> Counts {
+    let out = devcluster(&["requests", "--dir", dir.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let s = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+    list.iter()
+        .map(|c| ((s(&c["verb"]), s(&c["resource"]), s(&c["namespace"])), c["count"].as_u64().unwrap()))
+        .collect()
+}
+
+fn delta(before: &Counts, after: &Counts) -> Counts {
+    after
+        .iter()
+        .filter_map(|(k, n)| {
+            let d = n - before.get(k).copied().unwrap_or(0);
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+fn key(verb: &str, resource: &str, namespace: &str) -> (String, String, String) {
+    (verb.into(), resource.into(), namespace.into())
+}
+
+#[test]
+fn the_command_line_contract_on_a_static_cluster() {
+    let out = devcluster(&["build"]);
+    assert!(out.status.success(), "devcluster build: {}", String::from_utf8_lossy(&out.stderr));
+    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    for c in build::COMPONENTS {
+        assert!(bin.join(c).is_file(), "{c} missing in {}", bin.display());
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let cluster = CliCluster::up(dir.clone(), &[]);
+    let kc = cluster.kubeconfig();
+    let cache = tmp.path().join("kube-cache");
+
+    // env prints what a shell needs.
+    let env = String::from_utf8(devcluster(&["env", "--dir", dir.to_str().unwrap()]).stdout).unwrap();
+    assert_eq!(env.trim(), format!("export KUBECONFIG={} PATH={}:$PATH", kc.display(), bin.display()));
+
+    // The real kubectl, the admin identity, Flux's CRDs.
+    let (code, out, err) = kubectl(&kc, &cache, &["get", "ns", "-o", "name"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("namespace/kube-system"), "{out}");
+    let (code, out, _) = kubectl(&kc, &cache, &["version", "-o", "json"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"gitVersion\": \"v1.36."), "{out}");
+    let (_, out, _) = kubectl(&kc, &cache, &["get", "crd", "-o", "name"]);
+    for crd in [
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "helmreleases.helm.toolkit.fluxcd.io",
+        "gitrepositories.source.toolkit.fluxcd.io",
+        "alerts.notification.toolkit.fluxcd.io",
+    ] {
+        assert!(out.contains(crd), "{crd} missing: {out}");
+    }
+
+    // load: twice (the second run updates), owners before dependents, statuses, events.
+    let scenario = fixtures().join("scenario");
+    for _ in 0..2 {
+        let out = devcluster(&["load", "--kubeconfig", kc.to_str().unwrap(), scenario.to_str().unwrap()]);
+        assert!(out.status.success(), "load: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (_, out, _) = kubectl(
+        &kc,
+        &cache,
+        &["get", "gitrepo", "shop", "-n", "flux-system", "-o", "jsonpath={.status.artifact.size}"],
+    );
+    assert_eq!(out, "48213", "status written through the status subresource");
+    let (_, out, _) = kubectl(
+        &kc,
+        &cache,
+        &["get", "ks", "shop", "-n", "flux-system", "-o", "jsonpath={.status.conditions[0].reason}"],
+    );
+    assert_eq!(out, "HealthCheckFailed");
+    let (_, out, _) =
+        kubectl(&kc, &cache, &["get", "pods", "-n", "shop", "--field-selector", "status.phase=Pending", "-o", "name"]);
+    assert_eq!(out, "pod/web-5d4f8c7b9-x2k4q\n");
+    let (_, uid, _) =
+        kubectl(&kc, &cache, &["get", "rs", "web-5d4f8c7b9", "-n", "shop", "-o", "jsonpath={.metadata.uid}"]);
+    let (_, owner, _) = kubectl(
+        &kc,
+        &cache,
+        &["get", "pod", "web-5d4f8c7b9-x2k4q", "-n", "shop", "-o", "jsonpath={.metadata.ownerReferences[0].uid}"],
+    );
+    assert_eq!(owner, uid, "ownerReferences re-pointed to the server's uid");
+    assert!(!uid.starts_with("0b7a1d1e"), "{uid}");
+    let (_, out, _) = kubectl(
+        &kc,
+        &cache,
+        &[
+            "get",
+            "events",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.items[0].lastTimestamp} {.items[0].count} {.items[0].involvedObject.uid}",
+        ],
+    );
+    assert_eq!(out, format!("2026-01-01T00:04:10Z 7 {}", pod_uid(&kc, &cache)), "events keep their timestamps");
+    let (_, out, _) =
+        kubectl(&kc, &cache, &["get", "cm", "web-config", "-n", "shop", "-o", "jsonpath={.data.greeting}"]);
+    assert_eq!(out, "hello", "List items are loaded");
+
+    // Namespaces the files imply but do not define are created.
+    let implied = fixtures().join("implied");
+    let out = devcluster(&["load", "--kubeconfig", kc.to_str().unwrap(), implied.to_str().unwrap()]);
+    assert!(out.status.success(), "load: {}", String::from_utf8_lossy(&out.stderr));
+    let (_, out, _) =
+        kubectl(&kc, &cache, &["get", "ks", "team-z", "-n", "team-z", "-o", "jsonpath={.status.conditions[0].reason}"]);
+    assert_eq!(out, "ReconciliationSucceeded");
+
+    // A malformed file and a refused object: exit 2 naming the file, the object, the reason.
+    let bad = fixtures().join("bad");
+    let out = devcluster(&["load", "--kubeconfig", kc.to_str().unwrap(), bad.join("malformed.yaml").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("malformed.yaml"), "{err}");
+    let out = devcluster(&["load", "--kubeconfig", kc.to_str().unwrap(), bad.join("rejected.yaml").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("rejected.yaml") && err.contains("shop/Not_A_Valid_Name") && err.contains("RFC 1123"),
+        "{err}"
+    );
+
+    // requests: exactly what a known sequence of kubectl calls did (discovery cached above).
+    let before = requests_json(&dir);
+    for args in [
+        &["get", "ns"][..],
+        &["create", "ns", "counted"],
+        &["get", "cm", "-n", "counted"],
+        &["get", "ns", "counted", "-o", "name"],
+        &["delete", "ns", "counted", "--wait=false"],
+    ] {
+        let (code, _, err) = kubectl(&kc, &cache, args);
+        assert_eq!(code, 0, "kubectl {args:?}: {err}");
+    }
+    let got = delta(&before, &requests_json(&dir));
+    let want: Counts = [
+        (key("list", "namespaces", ""), 1),
+        (key("create", "namespaces", ""), 1),
+        (key("list", "configmaps", "counted"), 1),
+        (key("get", "namespaces", "counted"), 1),
+        (key("delete", "namespaces", "counted"), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+    let table = String::from_utf8(devcluster(&["requests", "--dir", dir.to_str().unwrap()]).stdout).unwrap();
+    assert!(table.starts_with("VERB") && table.contains("configmaps"), "{table}");
+
+    // Parts that are other work say so.
+    let out = devcluster(&["up", "--dir", tmp.path().join("f").to_str().unwrap(), "--flux"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+
+    // down stops every process and removes the directory.
+    let started = pids(&dir);
+    assert_eq!(started.len(), 2, "etcd and kube-apiserver");
+    let stopping = Instant::now();
+    let out = devcluster(&["down", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "SIGTERM sufficed (no 10s SIGKILL bound): {:?}",
+        stopping.elapsed()
+    );
+    assert!(started.iter().all(|p| !alive(*p)), "processes left running");
+    assert!(!dir.exists());
+    drop(cluster);
+}
+
+fn pod_uid(kc: &Path, cache: &Path) -> String {
+    kubectl(kc, cache, &["get", "pod", "web-5d4f8c7b9-x2k4q", "-n", "shop", "-o", "jsonpath={.metadata.uid}"]).1
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+
+#[test]
+fn kube_controllers_roll_out_deployments_and_collect_garbage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = Cluster::up(&tmp.path().join("c"), &Options { kube_controllers: true }).unwrap();
+    let (kc, cache) = (cluster.kubeconfig.clone(), tmp.path().join("cache"));
+    let names: Vec<String> = cluster.pids().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]);
+
+    let (code, _, err) = kubectl_stdin(&kc, &cache, &["apply", "-f", "-"], Some(DEPLOYMENT));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = kubectl(&kc, &cache, &["rollout", "status", "deployment/web", "--timeout=90s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = kubectl(
+        &kc,
+        &cache,
+        &["get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.status.phase}/{.spec.nodeName} {end}"],
+    );
+    let pods: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(pods.len(), 3, "{out}");
+    assert!(pods.iter().all(|p| p.starts_with("Running/kwok-node-")), "{out}");
+
+    // Owner-reference garbage collection: the ReplicaSet and the pods go with the Deployment.
+    let (code, _, err) = kubectl(&kc, &cache, &["delete", "deployment", "web", "--cascade=background"]);
+    assert_eq!(code, 0, "{err}");
+    eventually("pods and replicasets collected", Duration::from_secs(60), || {
+        let (_, out, _) = kubectl(&kc, &cache, &["get", "rs,pods", "-l", "app=web", "-o", "name"]);
+        (!out.trim().is_empty()).then_some(out)
+    });
+
+    let started: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
+    let stopping = Instant::now();
+    cluster.down().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "SIGTERM sufficed (no 10s SIGKILL bound): {:?}",
+        stopping.elapsed()
+    );
+    assert!(started.iter().all(|p| !alive(*p)), "processes left running");
+}
+
+#[test]
+fn two_clusters_run_at_once_and_a_dropped_guard_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Cluster::up(&tmp.path().join("a"), &Options::default()).unwrap();
+    let b = Cluster::up(&tmp.path().join("b"), &Options::default()).unwrap();
+    let cache = tmp.path().join("cache");
+    assert_ne!(a.server, b.server);
+    let (code, _, err) = kubectl(&a.kubeconfig, &cache, &["create", "namespace", "only-in-a"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = kubectl(&b.kubeconfig, &cache, &["get", "namespace", "only-in-a"]);
+    assert_eq!(code, 1, "clusters share nothing");
+    // Counting is per cluster.
+    assert!(audit::requests(&b.dir).unwrap().iter().all(|c| c.resource != "namespaces" || c.verb != "create"));
+    let started: Vec<u32> = a.pids().into_iter().chain(b.pids()).map(|(_, p)| p).collect();
+    let dirs = [a.dir.clone(), b.dir.clone()];
+    drop(a);
+    drop(b);
+    assert!(started.iter().all(|p| !alive(*p)), "a dropped guard must stop its processes");
+    assert!(dirs.iter().all(|d| !d.exists()));
+}
+
+#[test]
+fn a_panicking_test_still_stops_its_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = dir.clone();
+    let result = std::thread::spawn(move || {
+        let _cluster = Cluster::up(&d, &Options::default()).unwrap();
+        panic!("test failure while the cluster runs");
+    })
+    .join();
+    assert!(result.is_err());
+    assert!(!dir.exists(), "the guard's drop ran down");
+}
+
+#[test]
+fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
+    let v = devcluster::versions::load().unwrap();
+    let go_mod = std::fs::read_to_string(build::go_module_dir().join("go.mod")).unwrap();
+    assert!(go_mod.contains(&format!("k8s.io/kubernetes {}", v.kubernetes.version)));
+    assert!(go_mod.contains(&format!("{} {}", v.etcd.module.as_deref().unwrap(), v.etcd.version)));
+    assert!(go_mod.contains(&format!("{} {}", v.kwok.module.as_deref().unwrap(), v.kwok.version)));
+    let staging = v.kubernetes.version.replacen("v1.", "v0.", 1);
+    for m in ["api", "apimachinery", "apiserver", "client-go", "kubectl", "component-base"] {
+        assert!(go_mod.contains(&format!("k8s.io/{m} => k8s.io/{m} {staging}")), "replace of k8s.io/{m}");
+    }
+}
