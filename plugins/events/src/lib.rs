@@ -63,13 +63,7 @@ pub fn run(args: Args) -> Result<u8> {
         return kubectl_flux_shared::cli::print_completion(shell, Args::command());
     }
     let jq = args.common.output.jq.clone();
-    let format = match (args.common.output.output.as_deref(), &jq) {
-        (None, Some(_)) => Format::Json,
-        (word, _) => Format::resolve(word, FORMATS)?,
-    };
-    if jq.is_some() && !matches!(format, Format::Json | Format::Yaml) {
-        return Err(Error::usage(format!("--jq filters JSON; it cannot be combined with -o {}", format.word())));
-    }
+    let format = output::resolve_format(&args.common.output, FORMATS)?;
     let grep = match &args.grep {
         Some(p) => Some(regex::Regex::new(p).map_err(|e| Error::usage(format!("--grep {p:?}: {e}")))?),
         None => None,
@@ -168,12 +162,7 @@ pub fn run(args: Args) -> Result<u8> {
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    if !matches!(format, Format::Json | Format::Yaml) {
-        let mut err = std::io::stderr().lock();
-        for note in &notes {
-            writeln!(err, "note: {note}")?;
-        }
-    }
+    output::write_notes(format, &notes)?;
     Ok(0)
 }
 

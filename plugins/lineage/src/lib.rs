@@ -62,13 +62,7 @@ pub fn run(args: Args) -> Result<u8> {
         return kubectl_flux_shared::cli::print_completion(shell, Args::command());
     }
     let jq = args.common.output.jq.as_deref();
-    let format = match (args.common.output.output.as_deref(), jq) {
-        (None, Some(_)) => Format::Json,
-        (word, _) => Format::resolve(word, FORMATS)?,
-    };
-    if jq.is_some() && !matches!(format, Format::Json | Format::Yaml) {
-        return Err(Error::usage(format!("--jq filters JSON; it cannot be combined with -o {}", format.word())));
-    }
+    let format = output::resolve_format(&args.common.output, FORMATS)?;
     let now = kubectl_flux_shared::time::now().map_err(Error::usage)?;
     let selector = match &args.common.scope.selector {
         Some(_) if !args.cycles => {
@@ -120,7 +114,7 @@ pub fn run(args: Args) -> Result<u8> {
                 )));
             }
         }
-        write_notes(&mut out, format, &notes)?;
+        output::write_notes(format, &notes)?;
         out.flush()?;
         return Ok(exit_code(args.fail_on, &findings, !all_cycles.is_empty()));
     }
@@ -159,7 +153,7 @@ pub fn run(args: Args) -> Result<u8> {
             }
             other => return Err(Error::usage(format!("--why prints tree, json or yaml, not {}", other.word()))),
         }
-        write_notes(&mut out, format, &notes)?;
+        output::write_notes(format, &notes)?;
         out.flush()?;
         return Ok(exit_code(args.fail_on, &findings, !cycles.is_empty()));
     }
@@ -192,21 +186,9 @@ pub fn run(args: Args) -> Result<u8> {
         Format::Mermaid => lineage.write_mermaid(&mut out)?,
         Format::Json | Format::Yaml => output::write_document(&mut out, &lineage.to_json(), format, jq)?,
     }
-    write_notes(&mut out, format, &notes)?;
+    output::write_notes(format, &notes)?;
     out.flush()?;
     Ok(exit_code(args.fail_on, &findings, false))
-}
-
-/// Notes go to stderr so that stdout stays parseable; JSON/YAML carry them in `notes`.
-fn write_notes(_out: &mut dyn Write, format: Format, notes: &[String]) -> Result<()> {
-    if matches!(format, Format::Json | Format::Yaml) {
-        return Ok(());
-    }
-    let mut err = std::io::stderr().lock();
-    for note in notes {
-        writeln!(err, "note: {note}")?;
-    }
-    Ok(())
 }
 
 fn exit_code(fail_on: Option<FailOn>, states: &[State], cycle: bool) -> u8 {

@@ -43,13 +43,7 @@ pub fn run(args: Args) -> Result<u8> {
         return kubectl_flux_shared::cli::print_completion(shell, Args::command());
     }
     let jq = args.common.output.jq.clone();
-    let format = match (args.common.output.output.as_deref(), &jq) {
-        (None, Some(_)) => Format::Json,
-        (word, _) => Format::resolve(word, FORMATS)?,
-    };
-    if jq.is_some() && !matches!(format, Format::Json | Format::Yaml) {
-        return Err(Error::usage(format!("--jq filters JSON; it cannot be combined with -o {}", format.word())));
-    }
+    let format = output::resolve_format(&args.common.output, FORMATS)?;
     let now = kubectl_flux_shared::time::now().map_err(Error::usage)?;
     let mut flags = args.common.clone();
     if flags.scope.namespace.is_none() {
@@ -100,12 +94,7 @@ pub fn run(args: Args) -> Result<u8> {
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    if !matches!(format, Format::Json | Format::Yaml) {
-        let mut err = std::io::stderr().lock();
-        for note in &analysis.notes {
-            writeln!(err, "note: {note}")?;
-        }
-    }
+    output::write_notes(format, &analysis.notes)?;
     let over = |b: &Budget, level: f64| b.utilisation().is_some_and(|u| u > level);
     let hit = match args.fail_on {
         Some(FailOn::OverLimit) => analysis.budgets.iter().any(|b| over(b, 1.0)),

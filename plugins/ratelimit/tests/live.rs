@@ -2,16 +2,12 @@
 //! same answer as offline (Secrets read from the cluster give the same token fingerprints), from
 //! one discovery request and one list per kind.
 
-use devcluster::{Cluster, Options, audit};
-use kubectl_flux_testkit::{Requests, example, request_delta, run};
+use devcluster::{Cluster, Options};
+use kubectl_flux_testkit::{example, request_delta, requests, run};
 use std::path::Path;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kubectl-flux_ratelimit"))
-}
-
-fn requests(cluster: &Cluster) -> Requests {
-    audit::requests(&cluster.dir).unwrap().into_iter().map(|c| ((c.verb, c.resource, c.namespace), c.count)).collect()
 }
 
 #[test]

@@ -39,13 +39,7 @@ pub fn run(mut args: Args) -> Result<u8> {
     }
     let jq_expr = args.common.output.jq.clone();
     let jq = jq_expr.as_deref();
-    let format = match (args.common.output.output.as_deref(), jq) {
-        (None, Some(_)) => Format::Json,
-        (word, _) => Format::resolve(word, FORMATS)?,
-    };
-    if jq.is_some() && !matches!(format, Format::Json | Format::Yaml) {
-        return Err(Error::usage(format!("--jq filters JSON; it cannot be combined with -o {}", format.word())));
-    }
+    let format = output::resolve_format(&args.common.output, FORMATS)?;
     let mut flags = args.common.clone();
     if flags.scope.namespace.is_none() {
         flags.scope.all_namespaces = true;
@@ -71,12 +65,7 @@ pub fn run(mut args: Args) -> Result<u8> {
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    if !matches!(format, Format::Json | Format::Yaml) {
-        let mut err = std::io::stderr().lock();
-        for note in &report.notes {
-            writeln!(err, "note: {note}")?;
-        }
-    }
+    output::write_notes(format, &report.notes)?;
     let hit = args.fail_on.is_some_and(|level| report.findings.iter().any(|f| f.severity >= level));
     Ok(if hit { EXIT_FINDINGS } else { 0 })
 }

@@ -88,3 +88,29 @@ pub fn envelope(kind: &str, mut fields: serde_json::Map<String, Value>) -> Value
     doc.append(&mut fields);
     Value::Object(doc)
 }
+
+/// Resolves `-o` together with `--jq`, the same way in every plugin: `--jq` alone means JSON,
+/// and `--jq` with a format that is not JSON or YAML is a usage error.
+pub fn resolve_format(flags: &crate::flags::OutputFlags, supported: &[Format]) -> Result<Format> {
+    let format = match (flags.output.as_deref(), &flags.jq) {
+        (None, Some(_)) => Format::Json,
+        (word, _) => Format::resolve(word, supported)?,
+    };
+    if flags.jq.is_some() && !matches!(format, Format::Json | Format::Yaml) {
+        return Err(Error::usage(format!("--jq filters JSON; it cannot be combined with -o {}", format.word())));
+    }
+    Ok(format)
+}
+
+/// Prints notes (what an answer lacks or assumes) on stderr, so stdout stays parseable; JSON and
+/// YAML documents carry them in their `notes` field instead.
+pub fn write_notes(format: Format, notes: &[String]) -> Result<()> {
+    if matches!(format, Format::Json | Format::Yaml) {
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    for note in notes {
+        writeln!(err, "note: {note}")?;
+    }
+    Ok(())
+}

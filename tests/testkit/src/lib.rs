@@ -109,6 +109,15 @@ pub fn assert_golden(dir: &Path, name: &str, run: &Run) {
 /// Requests counted by devcluster, keyed by (verb, resource, namespace).
 pub type Requests = std::collections::BTreeMap<(String, String, String), u64>;
 
+/// The API requests made so far in a devcluster, by (verb, resource, namespace).
+pub fn requests(cluster: &devcluster::Cluster) -> Requests {
+    devcluster::audit::requests(&cluster.dir)
+        .expect("devcluster audit log")
+        .into_iter()
+        .map(|c| ((c.verb, c.resource, c.namespace), c.count))
+        .collect()
+}
+
 /// The requests added between two counts.
 pub fn request_delta(before: &Requests, after: &Requests) -> Requests {
     after
