@@ -1,8 +1,7 @@
 //! flux-events against a real API server (devcluster) serving the incident scenarios: Events
 //! keep their timestamps when loaded, so the live timeline equals the offline one.
 
-use devcluster::{Cluster, Options};
-use kubectl_flux_testkit::{example, run};
+use kubectl_flux_testkit::{assert_live_equals_offline, cluster_with, run};
 use std::path::Path;
 
 fn bin() -> &'static Path {
@@ -12,28 +11,12 @@ fn bin() -> &'static Path {
 #[test]
 fn live_timeline_equals_offline() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = Cluster::up(&tmp.path().join("cluster"), &Options::default()).unwrap();
-    let files = [example("missing-storageclass"), example("guilty-tenant")];
-    let paths: Vec<std::path::PathBuf> = files.iter().map(std::path::PathBuf::from).collect();
-    let loaded = devcluster::load_files(&cluster.kubeconfig, &paths).unwrap();
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let scenarios = ["missing-storageclass", "guilty-tenant"];
+    let cluster = cluster_with(tmp.path(), &scenarios);
+    let cases: &[&[&str]] =
+        &[&["--related"], &["--type", "Warning", "-o", "json"], &["--for", "ks/userapp", "-n", "flux-system"]];
+    assert_live_equals_offline(bin(), &cluster, &scenarios, cases);
     let kubeconfig = cluster.kubeconfig.display().to_string();
-    for args in
-        [vec!["--related"], vec!["--type", "Warning", "-o", "json"], vec!["--for", "ks/userapp", "-n", "flux-system"]]
-    {
-        let mut offline = args.clone();
-        for f in &files {
-            offline.extend(["-f", f.as_str()]);
-        }
-        let mut live = args.clone();
-        live.extend(["--kubeconfig", kubeconfig.as_str()]);
-        let (offline, live) = (run(bin(), &offline), run(bin(), &live));
-        assert_eq!(
-            (live.code, &live.stdout, &live.stderr),
-            (offline.code, &offline.stdout, &offline.stderr),
-            "{args:?}"
-        );
-    }
     // Without controllers there are no controller Pods: --logs says so instead of failing.
     let r = run(bin(), &["--logs", "--kubeconfig", &kubeconfig, "-o", "json", "--jq", ".entries | length"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -63,9 +46,7 @@ fn next(rx: &std::sync::mpsc::Receiver<String>) -> serde_json::Value {
 #[test]
 fn watch_streams_new_and_changed_events_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = Cluster::up(&tmp.path().join("cluster"), &Options::default()).unwrap();
-    let loaded = devcluster::load_files(&cluster.kubeconfig, &[example("missing-storageclass").into()]).unwrap();
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let cluster = cluster_with(tmp.path(), &["missing-storageclass"]);
     let mut child = std::process::Command::new(bin())
         .args(["--watch", "-o", "json", "--kubeconfig", &cluster.kubeconfig.display().to_string()])
         .stdout(std::process::Stdio::piped())

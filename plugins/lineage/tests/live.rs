@@ -1,8 +1,7 @@
 //! flux-lineage against a real API server (devcluster) serving the incident scenarios: the same
 //! answer as offline, from one discovery request and one list per kind.
 
-use devcluster::{Cluster, Options};
-use kubectl_flux_testkit::{example, request_delta, requests, run};
+use kubectl_flux_testkit::{assert_live_equals_offline, cluster_with, request_delta, requests, run};
 use std::path::Path;
 
 fn bin() -> &'static Path {
@@ -12,13 +11,8 @@ fn bin() -> &'static Path {
 #[test]
 fn live_answers_equal_offline_answers_with_one_list_per_kind() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = Cluster::up(&tmp.path().join("cluster"), &Options::default()).unwrap();
-    let files = [example("missing-storageclass"), example("cycle")];
-    let paths: Vec<std::path::PathBuf> = files.iter().map(std::path::PathBuf::from).collect();
-    let loaded = devcluster::load_files(&cluster.kubeconfig, &paths).unwrap();
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let kubeconfig = cluster.kubeconfig.display().to_string();
-
+    let scenarios = ["missing-storageclass", "cycle"];
+    let cluster = cluster_with(tmp.path(), &scenarios);
     let cases: &[&[&str]] = &[
         &["--why", "ks/userapp", "-n", "flux-system"],
         &["ks/userapp", "-n", "flux-system", "-o", "json"],
@@ -27,19 +21,8 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind() {
         &["--why", "hr/kube-prometheus-stack", "-n", "monitoring"],
         &["ks/monitoring-config", "-n", "flux-system", "-o", "dot"],
     ];
-    for args in cases {
-        let mut offline_args = args.to_vec();
-        for f in &files {
-            offline_args.extend(["-f", f.as_str()]);
-        }
-        let offline = run(bin(), &offline_args);
-        let mut live_args = args.to_vec();
-        live_args.extend(["--kubeconfig", kubeconfig.as_str()]);
-        let live = run(bin(), &live_args);
-        assert_eq!(live.code, offline.code, "{args:?}: {}", live.stderr);
-        assert_eq!(live.stdout, offline.stdout, "{args:?}: live and offline differ");
-        assert_eq!(live.stderr, "", "{args:?}");
-    }
+    assert_live_equals_offline(bin(), &cluster, &scenarios, cases);
+    let kubeconfig = cluster.kubeconfig.display().to_string();
 
     // Requests: one discovery GET of /apis, then exactly one list of each kind, whatever the
     // number of objects; never a GET per object.

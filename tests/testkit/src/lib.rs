@@ -296,6 +296,38 @@ pub fn assert_never_prints_secrets(bin: &Path, args: &[&str], formats: &[&str]) 
     runs
 }
 
+/// Starts a static devcluster and loads the given bundled scenarios into it (the guard stops the
+/// cluster when dropped).
+pub fn cluster_with(dir: &Path, scenarios: &[&str]) -> devcluster::Cluster {
+    let cluster =
+        devcluster::Cluster::up(&dir.join("cluster"), &devcluster::Options::default()).expect("devcluster up");
+    let paths: Vec<PathBuf> = scenarios.iter().map(|s| PathBuf::from(example(s))).collect();
+    let loaded = devcluster::load_files(&cluster.kubeconfig, &paths).expect("devcluster load");
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    cluster
+}
+
+/// Asserts that each argument list gives the same exit code, stdout and stderr against the
+/// cluster (`--kubeconfig`) as against the scenario files it was loaded from (`-f`).
+pub fn assert_live_equals_offline(bin: &Path, cluster: &devcluster::Cluster, scenarios: &[&str], cases: &[&[&str]]) {
+    let files: Vec<String> = scenarios.iter().map(|s| example(s)).collect();
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    for args in cases {
+        let mut offline = args.to_vec();
+        for f in &files {
+            offline.extend(["-f", f.as_str()]);
+        }
+        let mut live = args.to_vec();
+        live.extend(["--kubeconfig", kubeconfig.as_str()]);
+        let (offline, live) = (run(bin, &offline), run(bin, &live));
+        assert_eq!(
+            (live.code, &live.stdout, &live.stderr),
+            (offline.code, &offline.stdout, &offline.stderr),
+            "{args:?}: live and offline answers differ"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
