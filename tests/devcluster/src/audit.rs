@@ -4,7 +4,7 @@
 //! plugin or kubectl did.
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use std::path::Path;
 pub const ADMIN: &str = "admin";
 
 /// Requests of one kind.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Count {
     /// get, list, watch, create, update, patch, delete...
     pub verb: String,

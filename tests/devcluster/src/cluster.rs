@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// kube-controller-manager, kube-scheduler and kwok with fake nodes.
     pub kube_controllers: bool,
+    /// The fault-injecting, counting proxy between the kubeconfig and the API server, run on a
+    /// thread of the calling process (the CLI runs it as a process of its own instead).
+    pub proxy: bool,
 }
 
 /// A running cluster. Dropping it stops every process and removes its directory, so a test
@@ -27,8 +30,11 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// `dir/kubeconfig`.
     pub kubeconfig: PathBuf,
-    /// The API server's URL.
+    /// What the kubeconfig points at: the proxy with `--proxy`, else the API server.
     pub server: String,
+    /// The API server's own URL (`dir/direct.kubeconfig` points at it).
+    pub api_server: String,
+    proxy: Option<crate::proxy::Handle>,
     keep: bool,
 }
 
@@ -38,10 +44,16 @@ pub(crate) fn free_port() -> Result<u16> {
 }
 
 pub(crate) fn spawn(dir: &Path, bin: &Path, name: &str, args: &[String]) -> Result<u32> {
+    spawn_program(dir, &bin.join(name.split('@').next().unwrap_or(name)), name, args)
+}
+
+/// Starts `program` in its own process group, logging to `dir/logs/<name>.log`, and records
+/// its pid for `down`.
+pub(crate) fn spawn_program(dir: &Path, program: &Path, name: &str, args: &[String]) -> Result<u32> {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
-    let child = Command::new(bin.join(name.split('@').next().unwrap_or(name)))
+    let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -97,8 +109,14 @@ impl Cluster {
         }
         std::fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
-        let mut cluster =
-            Cluster { kubeconfig: dir.join("kubeconfig"), dir: dir.clone(), server: String::new(), keep: false };
+        let mut cluster = Cluster {
+            kubeconfig: dir.join("kubeconfig"),
+            dir: dir.clone(),
+            server: String::new(),
+            api_server: String::new(),
+            proxy: None,
+            keep: false,
+        };
         match cluster.start(opts, &bin) {
             Ok(()) => Ok(cluster),
             Err(e) => {
@@ -169,6 +187,15 @@ impl Cluster {
         }
         spawn(&dir, bin, "kube-apiserver", &args)?;
         cluster.server = format!("https://127.0.0.1:{port}");
+        cluster.api_server = cluster.server.clone();
+        write_kubeconfig(
+            &dir.join("direct.kubeconfig"),
+            &cluster.server,
+            &pki.ca_cert,
+            "admin",
+            &pki.admin_cert,
+            &pki.admin_key,
+        )?;
         write_kubeconfig(&cluster.kubeconfig, &cluster.server, &pki.ca_cert, "admin", &pki.admin_cert, &pki.admin_key)?;
         write_kubeconfig(
             &dir.join("components.kubeconfig"),
@@ -198,7 +225,48 @@ impl Cluster {
         if opts.kube_controllers {
             crate::controllers::start(cluster, bin)?;
         }
+        if opts.proxy {
+            let handle = crate::proxy::start(&dir, &cluster.api_server)?;
+            cluster.use_proxy(&handle.endpoints.server)?;
+            cluster.proxy = Some(handle);
+        }
         Ok(())
+    }
+
+    /// Points `kubeconfig` at a proxy in front of the API server (`direct.kubeconfig` keeps
+    /// pointing at the API server itself).
+    pub fn use_proxy(&mut self, server: &str) -> Result<()> {
+        let text = std::fs::read_to_string(self.dir.join("direct.kubeconfig"))?;
+        let api_server = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .context("direct.kubeconfig has no server")?
+            .to_string();
+        std::fs::write(&self.kubeconfig, text.replace(&format!("server: {api_server}"), &format!("server: {server}")))?;
+        self.server = server.to_string();
+        self.api_server = api_server;
+        Ok(())
+    }
+
+    /// Starts the proxy as a process of its own (`exe __proxy ...`), recorded for `down`, for a
+    /// cluster that outlives the calling process (the CLI's `up --proxy`).
+    pub fn spawn_proxy(&mut self, exe: &Path) -> Result<()> {
+        let dir = self.dir.clone();
+        let args = [
+            "__proxy".to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--upstream".into(),
+            self.api_server.clone(),
+        ];
+        spawn_program(&dir, exe, "proxy", &args)?;
+        wait_until("proxy", Duration::from_secs(10), &dir, || crate::proxy::Endpoints::read(&dir).is_ok())?;
+        self.use_proxy(&crate::proxy::Endpoints::read(&dir)?.server)
+    }
+
+    /// The fault proxy's control endpoints (with `--proxy`).
+    pub fn faults(&self) -> Result<crate::proxy::Endpoints> {
+        crate::proxy::Endpoints::read(&self.dir)
     }
 
     /// Attaches to a cluster `up` left running (for `down`, `requests`, `env`).
@@ -207,7 +275,14 @@ impl Cluster {
         if !dir.join("pids").exists() {
             bail!("{} is not a devcluster directory (no pids file)", dir.display());
         }
-        Ok(Cluster { kubeconfig: dir.join("kubeconfig"), dir, server: String::new(), keep: true })
+        Ok(Cluster {
+            kubeconfig: dir.join("kubeconfig"),
+            dir,
+            server: String::new(),
+            api_server: String::new(),
+            proxy: None,
+            keep: true,
+        })
     }
 
     /// Keeps the cluster running when this value is dropped (the CLI's `up`).

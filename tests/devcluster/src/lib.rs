@@ -10,6 +10,7 @@ pub mod controllers;
 pub mod crds;
 pub mod load;
 pub mod pki;
+pub mod proxy;
 pub mod scale;
 pub mod versions;
 

@@ -29,9 +29,26 @@ enum Cmd {
         /// Run the Flux controllers (not available yet).
         #[arg(long)]
         flux: bool,
-        /// Put the fault-injecting proxy in front of the API server (not available yet).
+        /// Put the fault-injecting, counting proxy between DIR/kubeconfig and the API server
+        /// (DIR/direct.kubeconfig bypasses it); see `devcluster fault`.
         #[arg(long)]
         proxy: bool,
+    },
+    /// Switch the proxy's faults (a cluster started with `up --proxy`).
+    Fault {
+        /// The cluster's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: FaultAction,
+    },
+    /// The proxy itself (started by `up --proxy`).
+    #[command(name = "__proxy", hide = true)]
+    Proxy {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        upstream: String,
     },
     /// Create the objects of kubectl-style files (then their status) in a cluster.
     Load {
@@ -80,6 +97,58 @@ enum Cmd {
     },
 }
 
+/// Which requests a fault applies to, and how often.
+#[derive(Debug, clap::Args)]
+struct Filter {
+    /// Only this verb (get, list, watch, create, update, patch, delete, deletecollection).
+    #[arg(long)]
+    verb: Option<String>,
+    /// Only this resource: `secrets`, or `group/resource`
+    /// (`kustomize.toolkit.fluxcd.io/kustomizations`).
+    #[arg(long)]
+    resource: Option<String>,
+    /// Only the next N matching requests (default: until `clear`).
+    #[arg(long)]
+    times: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum FaultAction {
+    /// Delay matching requests.
+    Latency {
+        /// Delay in milliseconds.
+        #[arg(long)]
+        ms: u64,
+        #[command(flatten)]
+        filter: Filter,
+    },
+    /// Answer matching requests with an HTTP status (429, 500, 403, 410, ...) instead of
+    /// forwarding them.
+    Status {
+        /// The status code.
+        #[arg(long)]
+        code: u16,
+        /// Seconds for a Retry-After header.
+        #[arg(long)]
+        retry_after: Option<u64>,
+        #[command(flatten)]
+        filter: Filter,
+    },
+    /// Close the connection of matching requests without an answer.
+    Reset {
+        #[command(flatten)]
+        filter: Filter,
+    },
+    /// Cut every open watch stream now; prints how many.
+    DropWatches,
+    /// Remove every fault.
+    Clear,
+    /// Print the faults in force (JSON).
+    List,
+    /// Print the requests the proxy saw (JSON), by verb, resource and namespace.
+    Requests,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => ExitCode::from(code),
@@ -109,12 +178,19 @@ fn run(cli: Cli) -> Result<u8> {
             println!("{}", bin.display());
         }
         Cmd::Up { dir, kube_controllers, flux, proxy } => {
-            if flux || proxy {
-                eprintln!("error: devcluster: --flux and --proxy are not implemented yet");
+            if flux {
+                eprintln!("error: devcluster: --flux is not implemented yet");
                 return Ok(2);
             }
             let started = std::time::Instant::now();
-            let cluster = Cluster::up(&dir, &Options { kube_controllers })?.keep();
+            let mut cluster = Cluster::up(&dir, &Options { kube_controllers, ..Default::default() })?.keep();
+            if proxy {
+                // The proxy outlives this command: a process of its own, stopped by `down`.
+                if let Err(e) = cluster.spawn_proxy(&std::env::current_exe()?) {
+                    let _ = cluster.down();
+                    return Err(e);
+                }
+            }
             eprintln!(
                 "devcluster: up in {:.1}s; kubeconfig {}",
                 started.elapsed().as_secs_f64(),
@@ -159,6 +235,23 @@ fn run(cli: Cli) -> Result<u8> {
             println!("export KUBECONFIG={} PATH={}:$PATH", cluster.kubeconfig.display(), build::bin_dir()?.display());
         }
         Cmd::Down { dir } => Cluster::attach(&dir)?.down()?,
+        Cmd::Proxy { dir, upstream } => devcluster::proxy::run_forever(&dir, &upstream)?,
+        Cmd::Fault { dir, action } => {
+            use devcluster::proxy::{Fault, FaultKind};
+            let proxy = devcluster::proxy::Endpoints::read(&dir)?;
+            let rule = |kind: FaultKind, f: Filter| Fault { kind, verb: f.verb, resource: f.resource, times: f.times };
+            match action {
+                FaultAction::Latency { ms, filter } => proxy.add(&rule(FaultKind::Latency { ms }, filter))?,
+                FaultAction::Status { code, retry_after, filter } => {
+                    proxy.add(&rule(FaultKind::Status { code, retry_after }, filter))?
+                }
+                FaultAction::Reset { filter } => proxy.add(&rule(FaultKind::Reset, filter))?,
+                FaultAction::DropWatches => println!("{}", proxy.drop_watches()?),
+                FaultAction::Clear => proxy.clear()?,
+                FaultAction::List => println!("{}", serde_json::to_string_pretty(&proxy.faults()?)?),
+                FaultAction::Requests => println!("{}", serde_json::to_string_pretty(&proxy.requests()?)?),
+            }
+        }
     }
     Ok(0)
 }
