@@ -20,6 +20,13 @@ pub struct Options {
     /// The fault-injecting, counting proxy between the kubeconfig and the API server, run on a
     /// thread of the calling process (the CLI runs it as a process of its own instead).
     pub proxy: bool,
+    /// The real Flux controllers, a Git and chart server and a GitOps flow reconciled to
+    /// Ready (implies `kube_controllers`: their Deployments' pods run on kwok's nodes).
+    pub flux: bool,
+    /// Run the long-lived helpers (the proxy, Flux's Git server and supervisor) as processes
+    /// of this executable (`EXE __proxy`, `EXE __flux-daemon`), recorded for `down`, instead
+    /// of threads of the calling process: for a cluster that outlives it (the CLI's `up`).
+    pub standalone: Option<PathBuf>,
 }
 
 /// A running cluster. Dropping it stops every process and removes its directory, so a test
@@ -35,6 +42,7 @@ pub struct Cluster {
     /// The API server's own URL (`dir/direct.kubeconfig` points at it).
     pub api_server: String,
     proxy: Option<crate::proxy::Handle>,
+    daemon: Option<crate::flux::Daemon>,
     keep: bool,
 }
 
@@ -44,17 +52,24 @@ pub(crate) fn free_port() -> Result<u16> {
 }
 
 pub(crate) fn spawn(dir: &Path, bin: &Path, name: &str, args: &[String]) -> Result<u32> {
-    spawn_program(dir, &bin.join(name.split('@').next().unwrap_or(name)), name, args)
+    spawn_program(dir, &bin.join(name.split('@').next().unwrap_or(name)), name, args, &[])
 }
 
 /// Starts `program` in its own process group, logging to `dir/logs/<name>.log`, and records
 /// its pid for `down`.
-pub(crate) fn spawn_program(dir: &Path, program: &Path, name: &str, args: &[String]) -> Result<u32> {
+pub(crate) fn spawn_program(
+    dir: &Path,
+    program: &Path,
+    name: &str,
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<u32> {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
     let child = Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -67,7 +82,7 @@ pub(crate) fn spawn_program(dir: &Path, program: &Path, name: &str, args: &[Stri
     Ok(pid)
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
 }
@@ -83,7 +98,7 @@ pub(crate) fn wait_until(what: &str, timeout: Duration, dir: &Path, mut ready: i
     bail!("{what} not ready after {}s; logs in {}", timeout.as_secs(), dir.join("logs").display())
 }
 
-fn http_ok(port: u16, path: &str) -> bool {
+pub(crate) fn http_ok(port: u16, path: &str) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else {
         return false;
     };
@@ -115,6 +130,7 @@ impl Cluster {
             server: String::new(),
             api_server: String::new(),
             proxy: None,
+            daemon: None,
             keep: false,
         };
         match cluster.start(opts, &bin) {
@@ -178,7 +194,13 @@ impl Cluster {
         // TaintNodesByCondition would taint every new Node not-ready; only the node lifecycle
         // controller (off: snapshot Nodes have no kubelet) removes that taint, so loaded Nodes
         // would differ from their files and kwok's nodes would never get pods.
-        if opts.kube_controllers {
+        // Pod logs: the API server asks kwok's kubelet endpoint on the node's InternalIP.
+        args.extend([
+            "--kubelet-preferred-address-types=InternalIP".into(),
+            format!("--kubelet-client-certificate={}", p("admin.crt")),
+            format!("--kubelet-client-key={}", p("admin.key")),
+        ]);
+        if opts.kube_controllers || opts.flux {
             args.push("--disable-admission-plugins=TaintNodesByCondition".into());
         } else {
             // Without the controller manager no "default" ServiceAccount is ever created; loaded
@@ -222,13 +244,34 @@ impl Cluster {
             }
             crds::install(&client, &versions::load()?).await
         })?;
-        if opts.kube_controllers {
-            crate::controllers::start(cluster, bin)?;
+        if opts.kube_controllers || opts.flux {
+            let logs = if opts.flux { crate::flux::kwok_logs(&dir) } else { String::new() };
+            crate::controllers::start(cluster, bin, &logs)?;
+        }
+        if opts.flux {
+            let flux_bin = build::build_flux(true)?;
+            crate::fixtures::write(&dir.join("flux"))?;
+            match &opts.standalone {
+                Some(exe) => {
+                    let args = ["__flux-daemon".to_string(), "--dir".into(), dir.display().to_string()];
+                    spawn_program(&dir, exe, "flux-daemon", &args, &[])?;
+                    wait_until("flux daemon", Duration::from_secs(10), &dir, || {
+                        crate::flux::Endpoints::read(&dir).is_ok()
+                    })?;
+                }
+                None => cluster.daemon = Some(crate::flux::start_daemon(&dir)?),
+            }
+            crate::flux::start(cluster, &flux_bin, &crate::flux::Endpoints::read(&dir)?.url)?;
         }
         if opts.proxy {
-            let handle = crate::proxy::start(&dir, &cluster.api_server)?;
-            cluster.use_proxy(&handle.endpoints.server)?;
-            cluster.proxy = Some(handle);
+            match &opts.standalone {
+                Some(exe) => cluster.spawn_proxy(exe)?,
+                None => {
+                    let handle = crate::proxy::start(&dir, &cluster.api_server)?;
+                    cluster.use_proxy(&handle.endpoints.server)?;
+                    cluster.proxy = Some(handle);
+                }
+            }
         }
         Ok(())
     }
@@ -248,9 +291,7 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts the proxy as a process of its own (`exe __proxy ...`), recorded for `down`, for a
-    /// cluster that outlives the calling process (the CLI's `up --proxy`).
-    pub fn spawn_proxy(&mut self, exe: &Path) -> Result<()> {
+    fn spawn_proxy(&mut self, exe: &Path) -> Result<()> {
         let dir = self.dir.clone();
         let args = [
             "__proxy".to_string(),
@@ -259,7 +300,7 @@ impl Cluster {
             "--upstream".into(),
             self.api_server.clone(),
         ];
-        spawn_program(&dir, exe, "proxy", &args)?;
+        spawn_program(&dir, exe, "proxy", &args, &[])?;
         wait_until("proxy", Duration::from_secs(10), &dir, || crate::proxy::Endpoints::read(&dir).is_ok())?;
         self.use_proxy(&crate::proxy::Endpoints::read(&dir)?.server)
     }
@@ -281,6 +322,7 @@ impl Cluster {
             server: String::new(),
             api_server: String::new(),
             proxy: None,
+            daemon: None,
             keep: true,
         })
     }
@@ -295,6 +337,8 @@ impl Cluster {
     /// removes the directory.
     pub fn down(mut self) -> Result<()> {
         self.keep = true;
+        // The supervisor first: it would start a stopped controller again.
+        self.daemon.take();
         stop(&self.dir)
     }
 
@@ -307,12 +351,13 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if !self.keep {
+            self.daemon.take();
             let _ = stop(&self.dir);
         }
     }
 }
 
-fn read_pids(dir: &Path) -> Vec<(String, u32)> {
+pub(crate) fn read_pids(dir: &Path) -> Vec<(String, u32)> {
     std::fs::read_to_string(dir.join("pids"))
         .unwrap_or_default()
         .lines()
@@ -331,22 +376,30 @@ fn stop(dir: &Path) -> Result<()> {
 /// SIGTERM to every recorded pid (controllers first, etcd last), SIGKILL after 10s, and waits
 /// until none is left.
 fn stop_processes(dir: &Path) -> Result<()> {
-    let pids = read_pids(dir);
-    // In stages, in reverse start order: the controllers and kwok together, then kube-apiserver,
-    // then etcd. Stopping etcd under a live API server makes the API server's graceful shutdown
-    // hang until the SIGKILL bound.
-    let (servers, rest): (Vec<_>, Vec<_>) =
-        pids.iter().cloned().partition(|(n, _)| n == "etcd" || n == "kube-apiserver");
-    let mut stages = vec![rest];
-    stages.extend(servers.into_iter().rev().map(|p| vec![p]));
-    for stage in stages.iter().filter(|s| !s.is_empty()) {
-        stop_stage(stage)?;
+    // In stages, in reverse start order: the daemons (Flux's supervisor would start a stopped
+    // controller again), then the controllers and kwok together, then kube-apiserver, then
+    // etcd. Stopping etcd under a live API server makes the API server's graceful shutdown hang
+    // until the SIGKILL bound. A process recorded while stopping (a restart in flight) is
+    // stopped on the next round.
+    for _ in 0..3 {
+        let pids: Vec<_> = read_pids(dir).into_iter().filter(|(_, p)| alive(*p)).collect();
+        if pids.is_empty() {
+            break;
+        }
+        let (daemons, rest): (Vec<_>, Vec<_>) = pids.into_iter().partition(|(n, _)| n == "flux-daemon" || n == "proxy");
+        let (servers, rest): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|(n, _)| n == "etcd" || n == "kube-apiserver");
+        let mut stages = vec![daemons, rest];
+        stages.extend(servers.into_iter().rev().map(|p| vec![p]));
+        for stage in stages.iter().filter(|s| !s.is_empty()) {
+            stop_stage(stage)?;
+        }
     }
     Ok(())
 }
 
 /// SIGTERM, up to 10s for the processes to exit, SIGKILL, up to 5s more.
-fn stop_stage(pids: &[(String, u32)]) -> Result<()> {
+pub(crate) fn stop_stage(pids: &[(String, u32)]) -> Result<()> {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     for (_, pid) in pids {

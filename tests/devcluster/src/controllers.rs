@@ -20,8 +20,9 @@ const KWOK_STAGES: &[&str] = &[
     "kustomize/stage/pod/fast/pod-delete.yaml",
 ];
 
-/// Starts the controllers and the fake nodes; returns once the nodes are Ready.
-pub fn start(cluster: &Cluster, bin: &Path) -> Result<()> {
+/// Starts the controllers and the fake nodes; returns once the nodes are Ready. `extra_config`
+/// is added to kwok's configuration (e.g. `ClusterLogs`).
+pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str) -> Result<()> {
     let dir = &cluster.dir;
     let kc = dir.join("components.kubeconfig").display().to_string();
     let p = |f: &str| dir.join("pki").join(f).display().to_string();
@@ -68,7 +69,11 @@ pub fn start(cluster: &Cluster, bin: &Path) -> Result<()> {
         config.push_str("---\n");
         config.push_str(&text);
     }
+    config.push_str(extra_config);
     std::fs::write(dir.join("kwok.yaml"), config)?;
+    // kwok's kubelet endpoint (logs, exec) on the nodes' InternalIP, over TLS with the API
+    // server's serving certificate (valid for 127.0.0.1).
+    let kubelet_port = free_port()?;
     spawn(
         dir,
         bin,
@@ -80,8 +85,11 @@ pub fn start(cluster: &Cluster, bin: &Path) -> Result<()> {
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
             "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom".into(),
             "--cidr=10.244.0.0/16".into(),
-            "--node-ip=10.0.0.1".into(),
-            format!("--server-address=127.0.0.1:{}", free_port()?),
+            "--node-ip=127.0.0.1".into(),
+            format!("--node-port={kubelet_port}"),
+            format!("--server-address=127.0.0.1:{kubelet_port}"),
+            format!("--tls-cert-file={}", p("apiserver.crt")),
+            format!("--tls-private-key-file={}", p("apiserver.key")),
         ],
     )?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -26,7 +26,8 @@ enum Cmd {
         /// Also run kube-controller-manager, kube-scheduler and kwok with fake nodes.
         #[arg(long)]
         kube_controllers: bool,
-        /// Run the Flux controllers (not available yet).
+        /// Run the real Flux controllers, a Git and chart server and a GitOps flow reconciled
+        /// to Ready (implies --kube-controllers).
         #[arg(long)]
         flux: bool,
         /// Put the fault-injecting, counting proxy between DIR/kubeconfig and the API server
@@ -41,6 +42,21 @@ enum Cmd {
         dir: PathBuf,
         #[command(subcommand)]
         action: FaultAction,
+    },
+    /// Make a real Flux failure (a cluster started with `up --flux`).
+    Break {
+        /// The cluster's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Which failure.
+        #[arg(value_enum)]
+        failure: devcluster::flux::Failure,
+    },
+    /// Flux's Git/chart server and controller supervisor (started by `up --flux`).
+    #[command(name = "__flux-daemon", hide = true)]
+    FluxDaemon {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// The proxy itself (started by `up --proxy`).
     #[command(name = "__proxy", hide = true)]
@@ -174,23 +190,14 @@ fn run(cli: Cli) -> Result<u8> {
             );
         }
         Cmd::Build => {
-            let bin = build::build(true)?;
-            println!("{}", bin.display());
+            println!("{}", build::build(true)?.display());
+            println!("{}", build::build_flux(true)?.display());
         }
         Cmd::Up { dir, kube_controllers, flux, proxy } => {
-            if flux {
-                eprintln!("error: devcluster: --flux is not implemented yet");
-                return Ok(2);
-            }
             let started = std::time::Instant::now();
-            let mut cluster = Cluster::up(&dir, &Options { kube_controllers, ..Default::default() })?.keep();
-            if proxy {
-                // The proxy outlives this command: a process of its own, stopped by `down`.
-                if let Err(e) = cluster.spawn_proxy(&std::env::current_exe()?) {
-                    let _ = cluster.down();
-                    return Err(e);
-                }
-            }
+            // The proxy and Flux's daemon outlive this command: processes of their own.
+            let standalone = Some(std::env::current_exe()?);
+            let cluster = Cluster::up(&dir, &Options { kube_controllers, proxy, flux, standalone })?.keep();
             eprintln!(
                 "devcluster: up in {:.1}s; kubeconfig {}",
                 started.elapsed().as_secs_f64(),
@@ -232,9 +239,16 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Env { dir } => {
             let cluster = Cluster::attach(&dir)?;
-            println!("export KUBECONFIG={} PATH={}:$PATH", cluster.kubeconfig.display(), build::bin_dir()?.display());
+            println!(
+                "export KUBECONFIG={} PATH={}:{}:$PATH",
+                cluster.kubeconfig.display(),
+                build::bin_dir()?.display(),
+                build::flux_bin_dir()?.display()
+            );
         }
         Cmd::Down { dir } => Cluster::attach(&dir)?.down()?,
+        Cmd::Break { dir, failure } => devcluster::flux::induce(&dir, failure)?,
+        Cmd::FluxDaemon { dir } => devcluster::flux::run_daemon_forever(&dir)?,
         Cmd::Proxy { dir, upstream } => devcluster::proxy::run_forever(&dir, &upstream)?,
         Cmd::Fault { dir, action } => {
             use devcluster::proxy::{Fault, FaultKind};

@@ -35,7 +35,7 @@ pub fn load() -> Result<Versions> {
 pub fn flux_modules(v: &Versions) -> Vec<(String, String)> {
     v.flux
         .iter()
-        .filter(|(k, _)| k.as_str() != "release")
+        .filter(|(k, _)| k.ends_with("-controller"))
         .map(|(k, ver)| (format!("github.com/fluxcd/{k}"), ver.clone()))
         .collect()
 }

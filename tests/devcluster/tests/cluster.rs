@@ -15,10 +15,15 @@ use std::time::{Duration, Instant};
 fn the_command_line_contract_on_a_static_cluster() {
     let out = devcluster(&["build"]);
     assert!(out.status.success(), "devcluster build: {}", String::from_utf8_lossy(&out.stderr));
-    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    for c in build::COMPONENTS {
-        assert!(bin.join(c).is_file(), "{c} missing in {}", bin.display());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dirs: Vec<PathBuf> = stdout.lines().map(PathBuf::from).collect();
+    assert_eq!(dirs.len(), 2, "Kubernetes' and Flux's binaries: {stdout}");
+    for (bin, components) in dirs.iter().zip([build::COMPONENTS, build::FLUX_COMPONENTS]) {
+        for c in components {
+            assert!(bin.join(c).is_file(), "{c} missing in {}", bin.display());
+        }
     }
+    let bin = dirs[0].clone();
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
@@ -28,7 +33,8 @@ fn the_command_line_contract_on_a_static_cluster() {
 
     // env prints what a shell needs.
     let env = String::from_utf8(devcluster(&["env", "--dir", dir.to_str().unwrap()]).stdout).unwrap();
-    assert_eq!(env.trim(), format!("export KUBECONFIG={} PATH={}:$PATH", kc.display(), bin.display()));
+    let expected = format!("export KUBECONFIG={} PATH={}:{}:$PATH", kc.display(), bin.display(), dirs[1].display());
+    assert_eq!(env.trim(), expected);
 
     // The real kubectl, the admin identity, Flux's CRDs.
     let (code, out, err) = kubectl(&kc, &cache, &["get", "ns", "-o", "name"]);
@@ -142,10 +148,10 @@ fn the_command_line_contract_on_a_static_cluster() {
     let table = String::from_utf8(devcluster(&["requests", "--dir", dir.to_str().unwrap()]).stdout).unwrap();
     assert!(table.starts_with("VERB") && table.contains("configmaps"), "{table}");
 
-    // Parts that are other work say so.
-    let out = devcluster(&["up", "--dir", tmp.path().join("f").to_str().unwrap(), "--flux"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    // `break` needs a cluster with Flux.
+    let out = devcluster(&["break", "--dir", dir.to_str().unwrap(), "wrong-path"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs no Flux"), "{}", String::from_utf8_lossy(&out.stderr));
 
     // down stops every process and removes the directory.
     let started = pids(&dir);
@@ -271,5 +277,18 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
     let staging = v.kubernetes.version.replacen("v1.", "v0.", 1);
     for m in ["api", "apimachinery", "apiserver", "client-go", "kubectl", "component-base"] {
         assert!(go_mod.contains(&format!("k8s.io/{m} => k8s.io/{m} {staging}")), "replace of k8s.io/{m}");
+    }
+    // Each Flux component's wrapper module requires the pinned version (the flux CLI is built
+    // from the module of the pinned release itself).
+    for c in build::FLUX_COMPONENTS.iter().filter(|c| **c != "flux") {
+        let go_mod = std::fs::read_to_string(build::flux_modules_dir().join(c).join("go.mod")).unwrap();
+        let module = if *c == "kube-lineage" {
+            "github.com/tohjustin/kube-lineage".to_string()
+        } else {
+            format!("github.com/fluxcd/{c}")
+        };
+        let pinned = &v.flux[*c];
+        let required = go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module.as_str(), pinned.as_str()]));
+        assert!(required, "go-flux/{c}/go.mod requires {module} {pinned}");
     }
 }
