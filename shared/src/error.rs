@@ -45,6 +45,9 @@ pub enum Error {
     /// The object the user named does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The object the user named could not be read: its kind was not readable (see the notes).
+    #[error("{0} could not be read: its kind is missing from the answer (see the note above)")]
+    Unreadable(String),
     /// A `--jq` expression failed to compile or run.
     #[error("--jq: {0}")]
     Jq(String),
@@ -58,9 +61,12 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Malformed { .. } | Error::Jq(_) => EXIT_USAGE,
-            Error::Read { .. } | Error::Kubeconfig(_) | Error::Api { .. } | Error::NotFound(_) | Error::Output(_) => {
-                EXIT_FAILED
-            }
+            Error::Read { .. }
+            | Error::Kubeconfig(_)
+            | Error::Api { .. }
+            | Error::NotFound(_)
+            | Error::Unreadable(_)
+            | Error::Output(_) => EXIT_FAILED,
         }
     }
 

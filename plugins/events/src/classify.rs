@@ -52,7 +52,12 @@ const CLASSES: [(Class, &str); 8] = [
         Class::Auth,
         r"(?i)authenticat|authoriz|forbidden|unauthorized|permission denied|status code: 40[13]|\b40[13]\b|invalid credentials|access denied",
     ),
-    (Class::Conflict, r"(?i)operation cannot be fulfilled|the object has been modified|conflict"),
+    // Specific phrases only: the API server's finalizer-name warning speaks of "accidental
+    // conflicts with other finalizer writers" on every Flux object it creates.
+    (
+        Class::Conflict,
+        r#"(?i)operation cannot be fulfilled|the object has been modified|apply failed with \d+ conflicts?|conflict with "|\b409\b"#,
+    ),
     (Class::Oom, r"(?i)oomkill|out of memory|memory limit|\boom\b"),
     (
         Class::DependencyNotReady,
@@ -105,6 +110,16 @@ mod tests {
             ("ValuesError", "configmaps \"prom-values\" not found", Class::NotFound),
             ("BackOff", "Container userapp was OOMKilled", Class::Oom),
             ("ReconciliationSucceeded", "Reconciliation finished in 1.8s, next run in 10m0s", Class::Other),
+            (
+                "info",
+                "metadata.finalizers: \"finalizers.fluxcd.io\": prefer a domain-qualified finalizer name including a path (/) to avoid accidental conflicts with other finalizer writers",
+                Class::Other,
+            ),
+            (
+                "ReconciliationFailed",
+                "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas",
+                Class::Conflict,
+            ),
         ];
         for (reason, message, class) in cases {
             assert_eq!(classify(reason, message), class, "{message}");

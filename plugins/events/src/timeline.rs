@@ -1,5 +1,6 @@
 //! The timeline: Events and log lines as entries, filtered, deduplicated (same object, type,
-//! reason and message: counts added, first and last seen kept), ordered by true time.
+//! reason and message up to its numbers: counts added, first and last seen kept, the latest
+//! message shown), ordered by true time.
 
 use crate::classify::{Class, classify};
 use crate::logs;
@@ -83,6 +84,26 @@ pub fn from_log(line: logs::Line) -> Entry {
     }
 }
 
+/// What makes two messages the same failure: the text with every number replaced, so retries
+/// that differ only in a duration ("failed after 18.1ms"), a temporary directory
+/// (`/tmp/kustomization-1442691636`) or a count merge, and without the prefix Kubernetes'
+/// event recorder adds when it aggregates similar events.
+fn sameness(message: &str) -> String {
+    let message = message.strip_prefix("(combined from similar events): ").unwrap_or(message);
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for c in message.chars() {
+        let digit = c.is_ascii_digit() || (in_number && c == '.');
+        if digit && !in_number {
+            out.push('#');
+        } else if !digit {
+            out.push(c);
+        }
+        in_number = digit;
+    }
+    out
+}
+
 /// Merges entries that say the same thing about the same object.
 #[derive(Default)]
 pub struct Dedup {
@@ -93,11 +114,14 @@ pub struct Dedup {
 impl Dedup {
     /// Adds an entry, merging it into an earlier identical one.
     pub fn add(&mut self, e: Entry) {
-        let key = (e.object.clone(), e.kind.clone(), e.reason.clone(), e.message.clone());
+        let key = (e.object.clone(), e.kind.clone(), e.reason.clone(), sameness(&e.message));
         match self.index.get(&key) {
             Some(&i) => {
                 let old = &mut self.entries[i];
                 old.count += e.count;
+                if e.last >= old.last {
+                    old.message = e.message;
+                }
                 old.first = match (old.first, e.first) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -116,5 +140,20 @@ impl Dedup {
         let mut entries = self.entries;
         entries.sort_by_key(|a| a.last);
         entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sameness;
+
+    #[test]
+    fn retries_differing_only_in_numbers_are_the_same_failure() {
+        let a = "Reconciliation failed after 18.154582ms, next try in 10s: kustomization path not found: stat /tmp/kustomization-1442691636/no-such-path";
+        let b = "Reconciliation failed after 9ms, next try in 10s: kustomization path not found: stat /tmp/kustomization-77/no-such-path";
+        assert_eq!(sameness(a), sameness(b));
+        assert_eq!(sameness(&format!("(combined from similar events): {a}")), sameness(a));
+        assert_ne!(sameness("dependency 'ns/a' is not ready"), sameness("dependency 'ns/b' is not ready"));
+        assert_eq!(sameness("app-00150 v1.2.3"), "app-# v#");
     }
 }

@@ -120,7 +120,14 @@ pub fn run(args: Args) -> Result<u8> {
     }
 
     let (id, namespace_given) = target_spec.expect("clap requires a target without --cycles");
-    let target = resolve_target(&graph, &snapshot, id, namespace_given, args.common.scope.namespace.as_deref())?;
+    let target = match resolve_target(&graph, &snapshot, id, namespace_given, args.common.scope.namespace.as_deref()) {
+        Ok(target) => target,
+        Err(e) => {
+            // The notes say why the target could not be read.
+            output::write_notes(format, &notes)?;
+            return Err(e);
+        }
+    };
 
     if args.why {
         let chains = why::chains(&graph, target);
@@ -256,5 +263,11 @@ fn resolve_target(
             };
         }
     }
-    graph.find(&id).ok_or_else(|| Error::NotFound(id.to_string()))
+    let node = graph.find(&id).ok_or_else(|| Error::NotFound(id.to_string()))?;
+    // Known only as someone's reference, of a kind that could not be listed (403, missing
+    // CRD): there is nothing to trace, and "missing" would be a guess.
+    if !graph.nodes[node].exists && !snapshot.listed_kinds.contains(&(id.group.clone(), id.kind.clone())) {
+        return Err(Error::Unreadable(id.to_string()));
+    }
+    Ok(node)
 }

@@ -1,8 +1,13 @@
 //! flux-lineage against a real API server (devcluster) serving the incident scenarios: the same
 //! answer as offline, from one discovery request and one list per kind.
 
-use kubectl_flux_testkit::{assert_live_equals_offline, cluster_with, request_delta, requests, run};
+use devcluster::flux::{Failure, induce};
+use devcluster::proxy::{Fault, FaultKind};
+use kubectl_flux_testkit::{
+    assert_live_equals_offline, cluster_with, eventually, flux_cluster, request_delta, requests, run, run_now,
+};
 use std::path::Path;
+use std::time::Duration;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kubectl-flux_lineage"))
@@ -54,4 +59,108 @@ fn the_ten_thousand_app_scenario_finds_its_planted_incidents() {
     let r = run(bin(), &["--why", "sts/app-00250-cache", "-n", "tenant-005", "-f", &snapshot]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("<- StorageClass fast-ssd NotFound"), "{}", r.stdout);
+}
+
+/// The real controllers make the failures; lineage names their root causes with the controllers'
+/// own words, and a kind the proxy forbids is named as missing rather than guessed at.
+#[test]
+fn root_causes_of_failures_the_real_controllers_produce() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = flux_cluster(tmp.path());
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let live = |args: &[&str]| run_now(bin(), &[args, &["--kubeconfig", kubeconfig.as_str()]].concat());
+
+    // The working flow: the dependsOn chain upstream, the inventory downstream, all Ready.
+    let r = live(&["ks/app-b", "-n", "flux-system", "-o", "json", "--jq", ".edges[] | [.from, .relation, .to] | @tsv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for line in [
+        "Kustomization/flux-system/app-b\tdependsOn\tKustomization/flux-system/app-a",
+        "Kustomization/flux-system/app-a\tdependsOn\tKustomization/flux-system/infrastructure",
+        "Kustomization/flux-system/infrastructure\tsourceRef\tGitRepository/flux-system/platform",
+        "Kustomization/flux-system/app-b\tinventory\tService/apps/app-b",
+        "Kustomization/flux-system/app-b\thealthCheck\tDeployment/apps/app-b",
+    ] {
+        assert!(r.stdout.lines().any(|l| l == line), "{line} in {}", r.stdout);
+    }
+    let r = live(&["ks/app-b", "-n", "flux-system", "-o", "json", "--jq", "[.nodes[].state] | unique | join(\",\")"]);
+    assert_eq!(r.stdout, "Ready\n", "every node Ready");
+
+    // Real failures: a dependsOn on a Kustomization whose path does not exist, and a
+    // HelmRelease asking for a chart version the repository does not have.
+    induce(&cluster.dir, Failure::FailingDependency).unwrap();
+    induce(&cluster.dir, Failure::MissingChartVersion).unwrap();
+    eventually("both failures reported by the controllers", Duration::from_secs(90), || {
+        let a = live(&["--why", "ks/waits-on-failure", "-n", "flux-system"]);
+        let b = live(&["--why", "hr/missing-chart", "-n", "flux-system"]);
+        let done = a.stdout.contains("(ArtifactFailed)") && b.stdout.contains("(InvalidChartReference)");
+        (!done).then(|| format!("{}{}", a.stdout, b.stdout))
+    });
+    let r = live(&["--why", "ks/waits-on-failure", "-n", "flux-system"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with(
+            "Root cause:\n  Kustomization flux-system/waits-on-failure not ready (DependencyNotReady) <- Kustomization flux-system/wrong-path not ready (ArtifactFailed)\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("condition Ready=False ArtifactFailed: kustomization path not found"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("from kustomize-controller: kustomization path not found"),
+        "the controller's Event: {}",
+        r.stdout
+    );
+    let r = live(&["--why", "hr/missing-chart", "-n", "flux-system", "--fail-on", "failed"]);
+    assert_eq!(r.code, 3, "a finding at --fail-on: {}", r.stderr);
+    assert!(
+        r.stdout.starts_with(
+            "Root cause:\n  HelmRelease flux-system/missing-chart not ready (SourceNotReady) <- HelmChart flux-system/flux-system-missing-chart not ready (InvalidChartReference)\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("no 'demo' chart with version matching '9.9.9' found"), "{}", r.stdout);
+
+    // 403 on one kind through the fault proxy: a partial answer whose note names what is
+    // missing; a target of that kind is an error, not a guess.
+    let proxy = cluster.faults().unwrap();
+    let forbid = Fault {
+        kind: FaultKind::Status { code: 403, retry_after: None },
+        verb: Some("list".into()),
+        resource: Some("helm.toolkit.fluxcd.io/helmreleases".into()),
+        times: None,
+    };
+    proxy.add(&forbid).unwrap();
+    let r = live(&["ks/app-b", "-n", "flux-system"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("dependsOn: Kustomization flux-system/app-a"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("note: forbidden to list helm.toolkit.fluxcd.io/v2 helmreleases")
+            && r.stderr.contains("the answer lacks every HelmRelease object"),
+        "{}",
+        r.stderr
+    );
+    let r = live(&["--why", "hr/demo", "-n", "flux-system"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.ends_with(
+            "error: flux-lineage: HelmRelease flux-system/demo could not be read: its kind is missing from the answer (see the note above)\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    proxy.clear().unwrap();
+    // 429 with Retry-After on every list, twice: retried within the timeout, same answer.
+    let before = live(&["--why", "ks/app-b", "-n", "flux-system"]);
+    proxy
+        .add(&Fault {
+            kind: FaultKind::Status { code: 429, retry_after: Some(1) },
+            verb: Some("list".into()),
+            resource: None,
+            times: Some(2),
+        })
+        .unwrap();
+    let after = live(&["--why", "ks/app-b", "-n", "flux-system"]);
+    assert_eq!((after.code, &after.stdout), (0, &before.stdout), "{}", after.stderr);
+    assert!(proxy.faults().unwrap().is_empty(), "both 429s were served");
 }

@@ -53,12 +53,20 @@ pub fn run_stdin(bin: &Path, args: &[&str], stdin: &[u8]) -> Run {
     run_full(bin, args, &[], Some(stdin))
 }
 
+/// Like [`run`], at the real current time (for clusters whose controllers write real times).
+pub fn run_now(bin: &Path, args: &[&str]) -> Run {
+    run_full(bin, args, &[("KUBECTL_FLUX_NOW", "")], None)
+}
+
 fn run_full(bin: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
     use std::io::Write;
     use std::process::Stdio;
     let mut cmd = Command::new(bin);
     cmd.args(args).current_dir(root()).env("KUBECTL_FLUX_NOW", NOW).env_remove("NO_COLOR");
-    for (k, v) in env {
+    if env.contains(&("KUBECTL_FLUX_NOW", "")) {
+        cmd.env_remove("KUBECTL_FLUX_NOW");
+    }
+    for (k, v) in env.iter().filter(|(k, v)| !(*k == "KUBECTL_FLUX_NOW" && v.is_empty())) {
         cmd.env(k, v);
     }
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -299,8 +307,12 @@ pub fn assert_never_prints_secrets(bin: &Path, args: &[&str], formats: &[&str]) 
 /// Starts a static devcluster and loads the given bundled scenarios into it (the guard stops the
 /// cluster when dropped).
 pub fn cluster_with(dir: &Path, scenarios: &[&str]) -> devcluster::Cluster {
-    let cluster =
-        devcluster::Cluster::up(&dir.join("cluster"), &devcluster::Options::default()).expect("devcluster up");
+    cluster_with_options(dir, scenarios, &devcluster::Options::default())
+}
+
+/// Like [`cluster_with`], with devcluster options (e.g. the fault proxy).
+pub fn cluster_with_options(dir: &Path, scenarios: &[&str], options: &devcluster::Options) -> devcluster::Cluster {
+    let cluster = devcluster::Cluster::up(&dir.join("cluster"), options).expect("devcluster up");
     let paths: Vec<PathBuf> = scenarios.iter().map(|s| PathBuf::from(example(s))).collect();
     let loaded = devcluster::load_files(&cluster.kubeconfig, &paths).expect("devcluster load");
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
@@ -326,6 +338,29 @@ pub fn assert_live_equals_offline(bin: &Path, cluster: &devcluster::Cluster, sce
             "{args:?}: live and offline answers differ"
         );
     }
+}
+
+
+/// Starts a devcluster running the real Flux controllers and its GitOps flow (all Ready when
+/// this returns), with the fault proxy between the kubeconfig and the API server.
+pub fn flux_cluster(dir: &Path) -> devcluster::Cluster {
+    let options = devcluster::Options { flux: true, proxy: true, ..Default::default() };
+    devcluster::Cluster::up(&dir.join("cluster"), &options).expect("devcluster up --flux --proxy")
+}
+
+/// Runs `check` every 500 ms until it returns `None`, for at most `timeout`; panics with the
+/// last state it returned.
+pub fn eventually(what: &str, timeout: std::time::Duration, mut check: impl FnMut() -> Option<String>) {
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < timeout {
+        match check() {
+            None => return,
+            Some(state) => last = state,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("{what} not reached after {}s; last state: {last}", timeout.as_secs());
 }
 
 #[cfg(test)]
