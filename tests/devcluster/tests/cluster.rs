@@ -292,3 +292,70 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
         assert!(required, "go-flux/{c}/go.mod requires {module} {pinned}");
     }
 }
+
+/// The kubectl a user types, against a loaded incident scenario (the bundled `demo`).
+#[test]
+fn kubectl_reads_a_loaded_scenario_like_a_real_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = Cluster::up(&tmp.path().join("c"), &Options::default()).unwrap();
+    let (kc, cache) = (cluster.kubeconfig.as_path(), tmp.path().join("cache"));
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/demo.yaml");
+    let loaded = devcluster::load_files(kc, &[demo]).unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let ok = |args: &[&str]| {
+        let (code, out, err) = kubectl(kc, &cache, args);
+        assert_eq!(code, 0, "kubectl {args:?}: {err}");
+        out
+    };
+    // Short names, all namespaces, wide.
+    let wide = ok(&["get", "ks,hr,gitrepo", "-A", "-o", "wide"]);
+    for row in [
+        "kustomization.kustomize.toolkit.fluxcd.io/team-b",
+        "helmrelease.helm.toolkit.fluxcd.io/podinfo",
+        "gitrepository.source.toolkit.fluxcd.io/flux-system",
+    ] {
+        assert!(wide.contains(row), "{row}: {wide}");
+    }
+    // A label selector and a sort order.
+    let tenant = ok(&["get", "ks", "-A", "-l", "toolkit.fluxcd.io/tenant=team-a", "-o", "name"]);
+    assert!(!tenant.is_empty() && tenant.lines().all(|l| l.starts_with("kustomization.")), "{tenant}");
+    let sorted = ok(&["get", "ks", "-A", "--sort-by=.metadata.name", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let names: Vec<&str> = sorted.split(' ').collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]) && names.len() >= 8, "{sorted}");
+    // describe shows the loaded status and Events.
+    let described = ok(&["describe", "hr", "podinfo", "-n", "podinfo"]);
+    assert!(described.contains("Status:") && described.contains("Events:"), "{described}");
+    // -o json | jq, as the seed pipelines do.
+    let bin = build::build(false).unwrap();
+    let script = "kubectl get gitrepository -A -o json | jq -r '.items[] | [.metadata.namespace, .metadata.name, .spec.interval] | @tsv'";
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .env("KUBECONFIG", kc)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("flux-system\tflux-system\t"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // watch: the listing, then the change made while watching.
+    let mut watch = std::process::Command::new(bin.join("kubectl"))
+        .args(["get", "ks", "-n", "team-b", "--watch", "-o", "name", "--request-timeout=20s"])
+        .arg(format!("--cache-dir={}", cache.display()))
+        .env("KUBECONFIG", kc)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    ok(&["annotate", "ks", "team-b", "-n", "team-b", "devcluster/touched=yes"]);
+    std::thread::sleep(Duration::from_secs(2));
+    watch.kill().unwrap();
+    let out = String::from_utf8(watch.wait_with_output().unwrap().stdout).unwrap();
+    assert_eq!(
+        out.matches("kustomization.kustomize.toolkit.fluxcd.io/team-b").count(),
+        2,
+        "listed, then changed: {out}"
+    );
+}
