@@ -274,7 +274,7 @@ async fn run_command(args: &Args, scope: Scope, format: Format, log: &mut Log) -
     let mut journal = Journal::create(&dir)?;
     let id = format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id());
     let dir_text = std::fs::canonicalize(&dir).unwrap_or(dir.clone()).display().to_string();
-    lock::acquire(&api, &args.controllers_namespace, &id, &dir_text).await?;
+    lock::acquire(&api, &args.controllers_namespace, &id, &dir_text, None).await?;
     journal.record(
         "started",
         json!({"id": id, "context": context, "scope": scope.to_json(), "controllersNamespace": args.controllers_namespace, "dir": dir_text}),
@@ -364,7 +364,7 @@ async fn resume_command(args: &Args, format: Format, log: &mut Log) -> Result<u8
         confirm::ask(&context, &question, &mut std::io::stdin().lock())?;
     }
     log.say("resume", format!("continuing the reset in {} after step {}", dir.display(), journal.last_step()));
-    lock::acquire(&api, &ns, &field("id"), &field("dir")).await?;
+    lock::acquire(&api, &ns, &field("id"), &field("dir"), None).await?;
     let (targets, served, baseline) = if journal.done("backed-up") {
         let record = journal.get("backed-up").cloned().unwrap_or(Value::Null);
         let path = dir.join(BACKUP_FILE);
@@ -406,7 +406,9 @@ async fn restore_command(args: &Args, from: &Path, format: Format, log: &mut Log
     }
     let id = format!("restore-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id());
     let ns = &args.controllers_namespace;
-    lock::acquire(&api, ns, &id, &path.display().to_string()).await?;
+    // The backup of a reset that stopped (its directory): the restore takes over its lock.
+    let reset_dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok()).map(|d| d.display().to_string());
+    let id = lock::acquire(&api, ns, &id, &path.display().to_string(), reset_dir.as_deref()).await?;
     let result = async {
         steps::recreate(&api, &targets, log).await?;
         steps::resume(&api, &targets, log).await

@@ -9,8 +9,10 @@ use crate::model::collection_path;
 use crate::plan::LEASE;
 use serde_json::{Value, json};
 
-/// Takes the lock for `id`, or confirms this reset already holds it.
-pub async fn acquire(api: &Api, namespace: &str, id: &str, dir: &str) -> Result<()> {
+/// Takes the lock for `id`, or confirms this reset already holds it. Returns the holder id:
+/// `id`, or, for a restore from the backup of a reset that stopped (`takeover_dir` is that
+/// reset's directory), the stopped reset's id, so the restore releases its lock when done.
+pub async fn acquire(api: &Api, namespace: &str, id: &str, dir: &str, takeover_dir: Option<&str>) -> Result<String> {
     let collection = collection_path("coordination.k8s.io", "v1", "leases", namespace);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let body = json!({
@@ -19,18 +21,23 @@ pub async fn acquire(api: &Api, namespace: &str, id: &str, dir: &str) -> Result<
         "spec": {"holderIdentity": id, "acquireTime": now, "renewTime": now, "leaseDurationSeconds": 3600},
     });
     if api.create(&collection, &body).await? == Created::New {
-        return Ok(());
+        return Ok(id.to_string());
     }
     let path = format!("{collection}/{LEASE}");
     let lease = api.get(&path).await?.unwrap_or(Value::Null);
     let holder = lease.pointer("/spec/holderIdentity").and_then(Value::as_str).unwrap_or("");
+    let other_dir =
+        lease.pointer("/metadata/annotations/kubectl-flux.io~1reset-dir").and_then(Value::as_str).unwrap_or("?");
     if holder == id {
-        return Ok(());
+        return Ok(id.to_string());
+    }
+    if takeover_dir.is_some_and(|d| d == other_dir) {
+        return Ok(holder.to_string());
     }
     if lease.is_null() {
         // Released between our create and our read: try once more.
         return match api.create(&collection, &body).await? {
-            Created::New => Ok(()),
+            Created::New => Ok(id.to_string()),
             Created::Existed => Err(busy(namespace, "another reset", "")),
         };
     }

@@ -351,14 +351,15 @@ pub async fn delete(
                         ),
                     });
                 }
-                Some(fresh) => {
-                    if !api.delete(&t.path(), &meta(&fresh, "uid"), &meta(&fresh, "resourceVersion")).await? {
-                        return Err(ResetError::Step {
-                            step: "delete",
-                            message: format!("{} keeps changing; `kubectl flux-reset resume` retries", t.id),
-                        });
-                    }
+                Some(fresh)
+                    if !api.delete(&t.path(), &meta(&fresh, "uid"), &meta(&fresh, "resourceVersion")).await? =>
+                {
+                    return Err(ResetError::Step {
+                        step: "delete",
+                        message: format!("{} keeps changing; `kubectl flux-reset resume` retries", t.id),
+                    });
                 }
+                Some(_) => {}
                 None => {}
             }
         }
