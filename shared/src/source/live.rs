@@ -13,6 +13,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod access;
+
 /// Page size for list requests.
 const PAGE: usize = 500;
 

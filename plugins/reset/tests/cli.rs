@@ -1,0 +1,101 @@
+//! flux-reset's command line: the scope must be said, writes need a terminal or --yes (exit 2
+//! before anything is read), -f only plans, and the backup is a valid `-f` input elsewhere.
+
+use kubectl_flux_testkit::{Run, example, run};
+use std::path::Path;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kubectl-flux_reset"))
+}
+
+fn reset(args: &[&str]) -> Run {
+    run(bin(), args)
+}
+
+#[test]
+fn the_scope_must_be_said() {
+    let f = example("corrupted-state");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["plan"],
+            "error: flux-reset: say what to reset: -n NAMESPACE[,NAMESPACE...] or --all for the whole cluster\n",
+        ),
+        (&["plan", "-A"], "error: flux-reset: -A would reset every Flux object of the cluster: say so with --all\n"),
+        (&["plan", "-n", "shop", "--all"], "error: flux-reset: use either -n NAMESPACE or --all, not both\n"),
+        (&["plan", "--all", "--kind", "deploy"], "error: flux-reset: --kind \"deploy\" is not a Flux kind\n"),
+        (
+            &["plan", "--all", "--kind", "externalartifact"],
+            "error: flux-reset: ExternalArtifacts cannot be reset: they have no spec.suspend and their generator rewrites them\n",
+        ),
+        (
+            &["plan", "--all", "-o", "wide"],
+            "error: flux-reset: --output \"wide\" is not supported here; use one of: table, json, yaml\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let mut all = args.to_vec();
+        all.extend(["-f", &f]);
+        let r = reset(&all);
+        assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (2, "", *stderr), "{args:?}");
+    }
+}
+
+#[test]
+fn writes_without_a_terminal_need_yes() {
+    // stdin is not a terminal here: refused before any connection is attempted (the kubeconfig
+    // does not even exist).
+    for (args, what) in [
+        (&["run", "--all"][..], "reset"),
+        (&["resume", "--dir", "/nonexistent"][..], "resume a reset"),
+        (&["restore", "--from", "/nonexistent"][..], "restore"),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--kubeconfig", "/nonexistent/kubeconfig"]);
+        let r = reset(&all);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "error: flux-reset: refusing to {what} without confirmation: standard input is not a terminal; pass --yes to confirm non-interactively\n"
+            )
+        );
+        assert_eq!(r.stdout, "");
+    }
+}
+
+#[test]
+fn only_plan_reads_snapshots() {
+    let f = example("corrupted-state");
+    for sub in ["run", "resume", "verify"] {
+        let r = reset(&[sub, "--all", "--yes", "-f", &f]);
+        assert_eq!(r.code, 2, "{sub}");
+        assert!(r.stderr.contains("only `plan` works offline"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn resume_and_verify_need_a_reset_directory() {
+    let r = reset(&["resume", "--yes"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (2, "error: flux-reset: resume needs --dir DIR, the directory of the reset to continue\n")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let r = reset(&["resume", "--yes", "--dir", &d]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with(&format!("error: flux-reset: {d}/journal.jsonl: No such file")), "{}", r.stderr);
+    let r = reset(&["verify"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn completion_and_help() {
+    let r = reset(&["--completion", "bash"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("kubectl flux-reset") || r.stdout.contains("kubectl-flux_reset"));
+    let r = reset(&["__complete", "--fin"]);
+    assert_eq!(r.stdout, "--finalizer-wait\n:4\n");
+    let r = reset(&["--help"]);
+    assert!(r.stdout.contains("KUBECTL_FLUX_RESET_CRASH_AFTER"), "{}", r.stdout);
+}
