@@ -340,7 +340,6 @@ pub fn assert_live_equals_offline(bin: &Path, cluster: &devcluster::Cluster, sce
     }
 }
 
-
 /// Starts a devcluster running the real Flux controllers and its GitOps flow (all Ready when
 /// this returns), with the fault proxy between the kubeconfig and the API server.
 pub fn flux_cluster(dir: &Path) -> devcluster::Cluster {
