@@ -14,9 +14,9 @@ pub struct ConnectionFlags {
     /// Path to the kubeconfig file (default: $KUBECONFIG, several files joined by ':', else ~/.kube/config).
     #[arg(long, value_name = "PATH", global = true)]
     pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
+    /// The kubeconfig context to use; repeat it to ask several clusters at once (fleet mode).
     #[arg(long, value_name = "NAME", global = true)]
-    pub context: Option<String>,
+    pub context: Vec<String>,
     /// The kubeconfig cluster to use.
     #[arg(long, value_name = "NAME", global = true)]
     pub cluster: Option<String>,
@@ -89,6 +89,23 @@ pub struct OutputFlags {
     pub color: ColorChoice,
 }
 
+/// Many clusters in one command (DESIGN §3.1): several `--context`, `--all-contexts`, or
+/// snapshot directories standing for clusters.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Fleet (many clusters at once)")]
+pub struct FleetFlags {
+    /// Every context of the merged kubeconfig, or those whose name matches GLOB (`prod-*`).
+    #[arg(long, value_name = "GLOB", num_args = 0..=1, default_missing_value = "*", global = true)]
+    pub all_contexts: Option<String>,
+    /// A snapshot directory (or file) standing for one cluster, named NAME or after the
+    /// directory; repeatable (offline fleet).
+    #[arg(long, value_name = "[NAME=]DIR", global = true)]
+    pub cluster_from_dir: Vec<String>,
+    /// How many clusters are asked at once.
+    #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub parallel: u16,
+}
+
 /// Every shared flag, flattened into each plugin's command line.
 #[derive(Debug, Clone, Args, Default)]
 pub struct CommonFlags {
@@ -104,6 +121,9 @@ pub struct CommonFlags {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: OutputFlags,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub fleet: FleetFlags,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
     #[arg(long, value_name = "SHELL", value_enum)]
     pub completion: Option<clap_complete::Shell>,

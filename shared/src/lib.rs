@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod flags;
+pub mod fleet;
 pub mod flux;
 pub mod graph;
 pub mod health;

@@ -58,7 +58,8 @@ const CLASSES: [(Class, &str); 8] = [
         Class::Conflict,
         r#"(?i)operation cannot be fulfilled|the object has been modified|apply failed with \d+ conflicts?|conflict with "|\b409\b"#,
     ),
-    (Class::Oom, r"(?i)oomkill|out of memory|memory limit|\boom\b"),
+    // "memory limit" alone is also how the API server words a requests-above-limits validation error.
+    (Class::Oom, r"(?i)oomkill|out of memory|memory limit (reached|exceeded)|\boom\b"),
     (
         Class::DependencyNotReady,
         r"(?i)dependenc(y|ies) .*not (be )?ready|dependencynotready|do not meet ready condition",

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use clap::CommandFactory;
 use classify::Class;
 use kubectl_flux_shared::error::{Error, Result};
+use kubectl_flux_shared::fleet;
 use kubectl_flux_shared::graph::{Category, Graph};
 use kubectl_flux_shared::health::State;
 use kubectl_flux_shared::kinds::{self, CORE_KINDS, FLUX_KINDS, is_flux_group};
@@ -80,11 +81,75 @@ pub fn run(args: Args) -> Result<u8> {
     if args.watch {
         return watch(&args, format, grep.as_ref(), now);
     }
-    let mut flags = args.common.clone();
+    let (entries, stuck, notes, failed, mut fleet_doc) = match fleet::members(&args.common)? {
+        None => {
+            let (entries, stuck, notes) = timeline_of(&args.common, &args, now, grep.as_ref())?;
+            (entries, stuck, notes, None, None)
+        }
+        Some(members) => {
+            let outcomes = fleet::ask(&members, args.common.fleet.parallel.into(), |m| {
+                timeline_of(&m.flags, &args, now, grep.as_ref())
+            });
+            if fleet::all_failed(&outcomes) {
+                eprintln!("{}", fleet::summary(&outcomes).unwrap_or_default());
+                return Ok(kubectl_flux_shared::error::EXIT_FAILED);
+            }
+            let failed = fleet::summary(&outcomes);
+            // json/yaml: each cluster's own timeline, and the merged one.
+            let doc = fleet::document("EventTimeline", &outcomes, |(e, s, n)| to_json(e, s, n), vec![]);
+            let (entries, stuck, notes) = merge_fleet(outcomes);
+            (entries, stuck, notes, failed, Some(doc))
+        }
+    };
+    if let Some(line) = &failed {
+        eprintln!("{line}");
+    }
+
+    let palette = Palette::new(args.common.output.color);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Table | Format::Wide => write_table(
+            &mut out,
+            &entries,
+            &stuck,
+            now,
+            palette,
+            format == Format::Wide,
+            !args.common.output.no_headers,
+        )?,
+        Format::Tsv => tsv(&entries).write_tsv(&mut out)?,
+        Format::Json | Format::Yaml => {
+            let doc = match fleet_doc.as_mut() {
+                Some(doc) => {
+                    doc["timeline"] = Value::Array(entries.iter().map(entry_json).collect());
+                    doc.clone()
+                }
+                None => to_json(&entries, &stuck, &notes),
+            };
+            output::write_document(&mut out, &doc, format, jq.as_deref())?
+        }
+        other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
+    }
+    out.flush()?;
+    output::write_notes(format, &notes)?;
+    Ok(0)
+}
+
+/// One cluster's (or snapshot's) timeline: entries, stuck objects and notes.
+type Timeline = (Vec<Entry>, Vec<stuck::Stuck>, Vec<String>);
+
+fn timeline_of(
+    common: &kubectl_flux_shared::flags::CommonFlags,
+    args: &Args,
+    now: DateTime<Utc>,
+    grep: Option<&regex::Regex>,
+) -> Result<Timeline> {
+    let mut flags = common.clone();
     flags.scope.all_namespaces = true;
     let snapshot = source::load(&flags, &wants(args.related || args.for_object.is_some()))?;
     let mut notes = snapshot.notes.clone();
-    let target = args.for_object.as_deref().map(|t| parse_for(t, &args, &snapshot)).transpose()?;
+    let target = args.for_object.as_deref().map(|t| parse_for(t, args, &snapshot)).transpose()?;
     let related = if args.related || target.is_some() {
         related_objects(&snapshot, target.as_ref(), args.related)
     } else {
@@ -120,7 +185,7 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if args.logs {
         let since = args.since.map(|d| now - chrono::Duration::from_std(d).unwrap_or_default());
-        let (texts, log_notes) = source::live::pod_logs(&args.common.connection, "flux-system", since)?;
+        let (texts, log_notes) = source::live::pod_logs(&common.connection, "flux-system", since)?;
         notes.extend(log_notes);
         for (pod, text) in texts {
             let controller = pod.split('/').next().unwrap_or("").rsplitn(3, '-').last().unwrap_or("").to_string();
@@ -131,8 +196,7 @@ pub fn run(args: Args) -> Result<u8> {
             }
         }
     }
-    let entries: Vec<Entry> =
-        dedup.into_sorted().into_iter().filter(|e| keep(e, &args, &snapshot, now, grep.as_ref())).collect();
+    let entries: Vec<Entry> = dedup.into_sorted().into_iter().filter(|e| keep(e, args, &snapshot, now, grep)).collect();
     let stuck = stuck::find(&snapshot, now, args.stuck_factor, &slow)
         .into_iter()
         .filter(|s| target.is_none() || related.contains(&s.object))
@@ -142,28 +206,28 @@ pub fn run(args: Args) -> Result<u8> {
         notes.push("controller logs not merged: add --logs (through the API) or --logs-file FILE".into());
     }
 
-    let palette = Palette::new(args.common.output.color);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match format {
-        Format::Table | Format::Wide => write_table(
-            &mut out,
-            &entries,
-            &stuck,
-            now,
-            palette,
-            format == Format::Wide,
-            !args.common.output.no_headers,
-        )?,
-        Format::Tsv => tsv(&entries).write_tsv(&mut out)?,
-        Format::Json | Format::Yaml => {
-            output::write_document(&mut out, &to_json(&entries, &stuck, &notes), format, jq.as_deref())?
-        }
-        other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
+    Ok((entries, stuck, notes))
+}
+
+/// The fleet's timelines merged: every entry and stuck object named with its cluster, ordered
+/// by when it happened; notes per cluster.
+fn merge_fleet(outcomes: Vec<fleet::Outcome<Timeline>>) -> Timeline {
+    let (mut entries, mut stuck, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    for o in outcomes {
+        let Ok((e, s, n)) = o.result else { continue };
+        entries.extend(e.into_iter().map(|mut e| {
+            e.cluster = Some(o.cluster.clone());
+            e
+        }));
+        stuck.extend(s.into_iter().map(|mut s| {
+            s.cluster = Some(o.cluster.clone());
+            s
+        }));
+        notes.push((o.cluster, n));
     }
-    out.flush()?;
-    output::write_notes(format, &notes)?;
-    Ok(0)
+    // Stable: entries of one time keep their cluster's order.
+    entries.sort_by_key(|e| e.last);
+    (entries, stuck, fleet::notes(notes))
 }
 
 /// `--watch`: the current timeline, then every new or changed Event as it happens, one line (or
@@ -311,6 +375,14 @@ fn object_words(e: &Entry) -> String {
     e.object.as_ref().map(|o| o.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// The object with its cluster, for the fleet's summaries.
+fn where_words(e: &Entry) -> String {
+    match &e.cluster {
+        Some(c) => format!("{c}: {}", object_words(e)),
+        None => object_words(e),
+    }
+}
+
 fn write_table(
     out: &mut dyn Write,
     entries: &[Entry],
@@ -337,6 +409,9 @@ fn write_table(
             e.message.replace('\n', " "),
         ]);
     }
+    if entries.iter().any(|e| e.cluster.is_some()) {
+        t.prepend_column("CLUSTER", entries.iter().map(|e| e.cluster.clone().unwrap_or_default()).collect());
+    }
     if entries.is_empty() {
         writeln!(out, "No events match.")?;
     } else {
@@ -346,7 +421,7 @@ fn write_table(
     let mut by_object: BTreeMap<String, (u64, BTreeMap<Class, u64>)> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.is_warning()) {
         *by_class.entry(e.class).or_default() += e.count;
-        let o = by_object.entry(object_words(e)).or_default();
+        let o = by_object.entry(where_words(e)).or_default();
         o.0 += e.count;
         *o.1.entry(e.class).or_default() += e.count;
     }
@@ -366,7 +441,10 @@ fn write_table(
         writeln!(out)?;
         writeln!(out, "{}", palette.bold("Stuck:"))?;
         for s in stuck {
-            writeln!(out, "  {}: {}", s.object, s.reason)?;
+            match &s.cluster {
+                Some(c) => writeln!(out, "  {c}: {}: {}", s.object, s.reason)?,
+                None => writeln!(out, "  {}: {}", s.object, s.reason)?,
+            }
         }
     }
     Ok(())
@@ -388,13 +466,16 @@ fn tsv(entries: &[Entry]) -> Table {
             e.message.replace('\n', " "),
         ]);
     }
+    if entries.iter().any(|e| e.cluster.is_some()) {
+        t.prepend_column("", entries.iter().map(|e| e.cluster.clone().unwrap_or_default()).collect());
+    }
     t
 }
 
 /// One entry in the stable JSON schema (RFC 3339 times).
 fn entry_json(e: &Entry) -> Value {
     let ts = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    json!({
+    let mut v = json!({
         "origin": e.origin,
         "type": e.kind,
         "class": e.class,
@@ -405,7 +486,11 @@ fn entry_json(e: &Entry) -> Value {
         "count": e.count,
         "firstSeen": ts(e.first),
         "lastSeen": ts(e.last),
-    })
+    });
+    if let Some(c) = &e.cluster {
+        v["cluster"] = json!(c);
+    }
+    v
 }
 
 fn to_json(entries: &[Entry], stuck: &[stuck::Stuck], notes: &[String]) -> Value {
@@ -414,7 +499,7 @@ fn to_json(entries: &[Entry], stuck: &[stuck::Stuck], notes: &[String]) -> Value
     let mut by_object: BTreeMap<String, u64> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.is_warning()) {
         *by_class.entry(e.class.word()).or_default() += e.count;
-        *by_object.entry(object_words(e)).or_default() += e.count;
+        *by_object.entry(where_words(e)).or_default() += e.count;
     }
     let mut noisiest: Vec<(String, u64)> = by_object.into_iter().collect();
     noisiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -432,7 +517,14 @@ fn to_json(entries: &[Entry], stuck: &[stuck::Stuck], notes: &[String]) -> Value
         Value::Array(
             stuck
                 .iter()
-                .map(|s| json!({"object": s.object.to_string(), "reason": s.reason, "lastSuccess": ts(s.last_success)}))
+                .map(|s| {
+                    let mut v =
+                        json!({"object": s.object.to_string(), "reason": s.reason, "lastSuccess": ts(s.last_success)});
+                    if let Some(c) = &s.cluster {
+                        v["cluster"] = json!(c);
+                    }
+                    v
+                })
                 .collect(),
         ),
     );

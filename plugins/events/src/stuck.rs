@@ -20,6 +20,8 @@ pub struct Stuck {
     pub reason: String,
     /// Last success, when known.
     pub last_success: Option<DateTime<Utc>>,
+    /// The cluster (fleet mode only).
+    pub cluster: Option<String>,
 }
 
 /// Objects not reconciled successfully for `factor` intervals, and slow reconciles seen in logs.
@@ -57,7 +59,7 @@ pub fn find(snapshot: &Snapshot, now: DateTime<Utc>, factor: f64, slow: &HashMap
             }),
         };
         if let Some(reason) = reason {
-            out.push(Stuck { object: obj.id.clone(), reason, last_success: last });
+            out.push(Stuck { object: obj.id.clone(), reason, last_success: last, cluster: None });
         }
     }
     for (object, d) in slow {
@@ -66,6 +68,7 @@ pub fn find(snapshot: &Snapshot, now: DateTime<Utc>, factor: f64, slow: &HashMap
                 object: object.clone(),
                 reason: format!("a reconcile took {} (over 300s: resource contention)", go(*d)),
                 last_success: None,
+                cluster: None,
             });
         }
     }

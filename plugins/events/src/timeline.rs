@@ -32,6 +32,8 @@ pub struct Entry {
     pub last: Option<DateTime<Utc>>,
     /// Class of the message.
     pub class: Class,
+    /// The cluster it happened in (fleet mode only).
+    pub cluster: Option<String>,
 }
 
 impl Entry {
@@ -59,6 +61,7 @@ pub fn from_event(obj: &Object) -> Entry {
         count: e.count.max(1),
         first: e.first.or(e.last),
         last: e.last,
+        cluster: None,
     }
 }
 
@@ -81,6 +84,7 @@ pub fn from_log(line: logs::Line) -> Entry {
         count: 1,
         first: line.time,
         last: line.time,
+        cluster: None,
     }
 }
 

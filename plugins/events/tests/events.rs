@@ -135,3 +135,17 @@ fn a_missing_log_file_exits_1() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot read /nonexistent/kustomize-controller.log"), "{}", r.stderr);
 }
+
+/// An offline fleet: the clusters' timelines merged in time order, each entry and stuck object
+/// named with its cluster; json groups each cluster's own timeline and adds the merged one.
+#[test]
+fn fleet_of_snapshots_merges_timelines() {
+    let (msc, demo) = (example("missing-storageclass"), example("demo"));
+    for (name, format) in [("table", vec!["--type", "Warning"]), ("json", vec!["-o", "json", "--type", "Warning"])] {
+        let mut args = vec!["--cluster-from-dir", msc.as_str(), "--cluster-from-dir", demo.as_str()];
+        args.extend(format);
+        let r = run(bin(), &args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_golden(&dir().join("fleet"), name, &r);
+    }
+}

@@ -61,8 +61,83 @@ pub fn run(args: Args) -> Result<u8> {
     if let Some(shell) = args.common.completion {
         return kubectl_flux_shared::cli::print_completion(shell, Args::command());
     }
-    let jq = args.common.output.jq.as_deref();
     let format = output::resolve_format(&args.common.output, FORMATS)?;
+    if let Some(members) = kubectl_flux_shared::fleet::members(&args.common)? {
+        return fleet_run(&args, format, members);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut notes = Vec::new();
+    let result = answer(&args, &args.common, format, args.common.output.jq.as_deref(), &mut out, &mut notes);
+    out.flush()?;
+    output::write_notes(format, &notes)?;
+    result
+}
+
+/// Several clusters: each answers on its own; trees and tables come one cluster after another
+/// under a `=== cluster NAME` heading, tsv and name lines start with the cluster, json/yaml
+/// group the clusters' documents (`--jq` runs on the whole).
+fn fleet_run(args: &Args, format: Format, members: Vec<kubectl_flux_shared::fleet::Member>) -> Result<u8> {
+    use kubectl_flux_shared::fleet;
+    let outcomes = fleet::ask(&members, args.common.fleet.parallel.into(), |m| {
+        let mut buf = Vec::new();
+        let mut notes = Vec::new();
+        let code = answer(args, &m.flags, format, None, &mut buf, &mut notes)?;
+        Ok((code, buf, notes))
+    });
+    if let Some(line) = fleet::summary(&outcomes) {
+        eprintln!("{line}");
+    }
+    if fleet::all_failed(&outcomes) {
+        return Ok(kubectl_flux_shared::error::EXIT_FAILED);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut notes = Vec::new();
+    let mut code = 0;
+    match format {
+        Format::Json | Format::Yaml => {
+            let doc = fleet::document(
+                "Lineage",
+                &outcomes,
+                |(_, buf, _)| serde_json::from_slice(buf).unwrap_or(serde_json::Value::Null),
+                vec![],
+            );
+            output::write_document(&mut out, &doc, format, args.common.output.jq.as_deref())?;
+        }
+        _ => {
+            for o in &outcomes {
+                let Ok((_, buf, _)) = &o.result else { continue };
+                let text = String::from_utf8_lossy(buf);
+                match format {
+                    Format::Tsv => text.lines().try_for_each(|l| writeln!(out, "{}\t{l}", o.cluster))?,
+                    Format::Name => text.lines().try_for_each(|l| writeln!(out, "{}/{l}", o.cluster))?,
+                    _ => write!(out, "=== cluster {}\n{text}", o.cluster)?,
+                }
+            }
+        }
+    }
+    for o in &outcomes {
+        if let Ok((c, _, n)) = &o.result {
+            code = code.max(*c);
+            notes.push((o.cluster.clone(), n.clone()));
+        }
+    }
+    out.flush()?;
+    output::write_notes(format, &fleet::notes(notes))?;
+    Ok(code)
+}
+
+/// The answer for one cluster (or snapshot), written to `out`; the notes it carries are
+/// handed back for the caller to print after it.
+fn answer(
+    args: &Args,
+    common: &kubectl_flux_shared::flags::CommonFlags,
+    format: Format,
+    jq: Option<&str>,
+    mut out: &mut dyn Write,
+    notes_out: &mut Vec<String>,
+) -> Result<u8> {
     let now = kubectl_flux_shared::time::now().map_err(Error::usage)?;
     let selector = match &args.common.scope.selector {
         Some(_) if !args.cycles => {
@@ -77,16 +152,15 @@ pub fn run(args: Args) -> Result<u8> {
         Some(t) => Some(parse_target(t, args.name.as_deref())?),
         None => None,
     };
-    let mut flags = args.common.clone();
+    let mut flags = common.clone();
     flags.scope.all_namespaces = true;
     let snapshot = source::load(&flags, &wants())?;
     let graph = Graph::build(&snapshot);
     let mut notes = snapshot.notes.clone();
     notes.extend(graph.notes.iter().cloned());
+    notes_out.clone_from(&notes);
     let palette = Palette::new(args.common.output.color);
     let report = report::Report { graph: &graph, snapshot: &snapshot, now, palette };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     let headers = !args.common.output.no_headers;
 
     let mut all_cycles = if args.cycles || args.why { cycles::find(&graph) } else { Vec::new() };
@@ -114,20 +188,12 @@ pub fn run(args: Args) -> Result<u8> {
                 )));
             }
         }
-        output::write_notes(format, &notes)?;
-        out.flush()?;
         return Ok(exit_code(args.fail_on, &findings, !all_cycles.is_empty()));
     }
 
     let (id, namespace_given) = target_spec.expect("clap requires a target without --cycles");
-    let target = match resolve_target(&graph, &snapshot, id, namespace_given, args.common.scope.namespace.as_deref()) {
-        Ok(target) => target,
-        Err(e) => {
-            // The notes say why the target could not be read.
-            output::write_notes(format, &notes)?;
-            return Err(e);
-        }
-    };
+    // On error, the caller prints the notes (they say why a target could not be read).
+    let target = resolve_target(&graph, &snapshot, id, namespace_given, args.common.scope.namespace.as_deref())?;
 
     if args.why {
         let chains = why::chains(&graph, target);
@@ -160,8 +226,6 @@ pub fn run(args: Args) -> Result<u8> {
             }
             other => return Err(Error::usage(format!("--why prints tree, json or yaml, not {}", other.word()))),
         }
-        output::write_notes(format, &notes)?;
-        out.flush()?;
         return Ok(exit_code(args.fail_on, &findings, !cycles.is_empty()));
     }
 
@@ -193,8 +257,6 @@ pub fn run(args: Args) -> Result<u8> {
         Format::Mermaid => lineage.write_mermaid(&mut out)?,
         Format::Json | Format::Yaml => output::write_document(&mut out, &lineage.to_json(), format, jq)?,
     }
-    output::write_notes(format, &notes)?;
-    out.flush()?;
     Ok(exit_code(args.fail_on, &findings, false))
 }
 

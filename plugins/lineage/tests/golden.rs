@@ -88,3 +88,17 @@ fn cycle_scenario_finds_both_loops_and_no_false_ones() {
     case("cycle", "monitoring-config.dot", &["ks/monitoring-config", "-n", "flux-system", "-o", "dot"], 0);
     case("cycle", "healthy-chain", &["ks/apps", "-n", "flux-system", "--fail-on", "failed"], 0);
 }
+
+/// An offline fleet: --cycles per cluster, one section per cluster in tree form, a CLUSTER
+/// column first in tsv, the clusters' documents grouped in json.
+#[test]
+fn fleet_of_snapshots_cycles_per_cluster() {
+    let (cycle, demo) = (example("cycle"), example("demo"));
+    for (name, format, code) in [("cycles-tree", "tree", 3), ("cycles-tsv", "tsv", 3), ("cycles-json", "json", 3)] {
+        let args =
+            ["--cycles", "--fail-on", "cycle", "-o", format, "--cluster-from-dir", &cycle, "--cluster-from-dir", &demo];
+        let r = run(bin(), &args);
+        assert_eq!(r.code, code, "{name}: {}", r.stderr);
+        assert_golden(&dir().join("fleet"), name, &r);
+    }
+}

@@ -45,6 +45,8 @@ pub struct Spender {
     pub per_hour: f64,
     /// Requests per reconcile or event.
     pub cost: u64,
+    /// The cluster it lives in (fleet mode only).
+    pub cluster: Option<String>,
 }
 
 /// A budget's totals.
@@ -259,7 +261,7 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
             Key { host, auth, id },
             secret,
             token,
-            Spender { object: obj.id.clone(), interval, per_hour, cost: per_reconcile },
+            Spender { object: obj.id.clone(), interval, per_hour, cost: per_reconcile, cluster: None },
             Some((obj.id.clone(), events)),
         );
     }

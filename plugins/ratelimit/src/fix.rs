@@ -1,7 +1,7 @@
 //! The cheapest fix per credential: the smallest interval changes that bring it under the
 //! target, as `spec.interval` patches, or a switch to a GitHub App or OCI artifacts.
 
-use crate::budget::{Auth, Budget};
+use crate::budget::{Auth, Budget, Spender};
 use kubectl_flux_shared::ObjectRef;
 use kubectl_flux_shared::duration::format_go;
 use std::time::Duration;
@@ -18,13 +18,16 @@ pub struct Patch {
     pub from: Duration,
     /// The interval proposed.
     pub to: Duration,
+    /// The cluster's kubeconfig context (fleet mode only).
+    pub cluster: Option<String>,
 }
 
 impl Patch {
     /// The kubectl command that applies it.
     pub fn command(&self) -> String {
+        let context = self.cluster.as_ref().map(|c| format!(" --context {c}")).unwrap_or_default();
         format!(
-            "kubectl patch {} {} -n {} --type merge -p '{{\"spec\":{{\"interval\":\"{}\"}}}}'",
+            "kubectl{context} patch {} {} -n {} --type merge -p '{{\"spec\":{{\"interval\":\"{}\"}}}}'",
             self.object.kind.to_ascii_lowercase(),
             self.object.name,
             self.object.namespace,
@@ -53,8 +56,9 @@ pub fn plan(b: &Budget, target: f64) -> Option<Fix> {
     if b.per_hour <= goal {
         return None;
     }
-    let mut spenders: Vec<(ObjectRef, Duration, f64, u64)> =
-        b.spenders.iter().filter_map(|s| Some((s.object.clone(), s.interval?, s.per_hour, s.cost))).collect();
+    // (spender, interval, requests per hour, cost)
+    let mut spenders: Vec<(&Spender, Duration, f64, u64)> =
+        b.spenders.iter().filter_map(|s| Some((s, s.interval?, s.per_hour, s.cost))).collect();
     let fixed: f64 = b.spenders.iter().filter(|s| s.interval.is_none()).map(|s| s.per_hour).sum();
     let mut patches = Vec::new();
     let mut total = b.per_hour;
@@ -69,13 +73,13 @@ pub fn plan(b: &Budget, target: f64) -> Option<Fix> {
         }
         total = fixed + spenders.iter().map(|s| s.2).sum::<f64>();
     }
-    for (object, to, _, _) in &spenders {
-        let from = b.spenders.iter().find(|s| &s.object == object).and_then(|s| s.interval).unwrap_or(*to);
+    for (spender, to, _, _) in &spenders {
+        let from = spender.interval.unwrap_or(*to);
         if *to != from {
-            patches.push(Patch { object: object.clone(), from, to: *to });
+            patches.push(Patch { object: spender.object.clone(), from, to: *to, cluster: spender.cluster.clone() });
         }
     }
-    patches.sort_by(|a, b| (a.from, &a.object).cmp(&(b.from, &b.object)));
+    patches.sort_by(|a, b| (a.from, &a.object, &a.cluster).cmp(&(b.from, &b.object, &b.cluster)));
     let mut alternatives = Vec::new();
     if b.key.auth != Auth::App && b.per_hour <= 12_500.0 * target {
         alternatives.push(format!(
@@ -92,7 +96,7 @@ pub fn plan(b: &Budget, target: f64) -> Option<Fix> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::{Key, Spender};
+    use crate::budget::Key;
 
     fn budget(n: usize, interval: u64) -> Budget {
         let spenders: Vec<Spender> = (0..n)
@@ -101,6 +105,7 @@ mod tests {
                 interval: Some(Duration::from_secs(interval)),
                 per_hour: 3600.0 / interval as f64 * 5.0,
                 cost: 5,
+                cluster: None,
             })
             .collect();
         Budget {

@@ -12,6 +12,7 @@ use budget::{Analysis, Auth, Budget};
 use clap::CommandFactory;
 use kubectl_flux_shared::duration::format_go;
 use kubectl_flux_shared::error::{EXIT_FINDINGS, Error, Result};
+use kubectl_flux_shared::fleet;
 use kubectl_flux_shared::health::State;
 use kubectl_flux_shared::kinds;
 use kubectl_flux_shared::output::color::Palette;
@@ -45,14 +46,20 @@ pub fn run(args: Args) -> Result<u8> {
     let jq = args.common.output.jq.clone();
     let format = output::resolve_format(&args.common.output, FORMATS)?;
     let now = kubectl_flux_shared::time::now().map_err(Error::usage)?;
-    let mut flags = args.common.clone();
-    if flags.scope.namespace.is_none() {
-        flags.scope.all_namespaces = true;
-    }
-    let snapshot = source::load(&flags, &wants())?;
-    let analysis = budget::analyse(&snapshot, &args, now).map_err(|m| {
-        if m.starts_with("--cost") { Error::usage(m) } else { Error::Malformed { file: "input".into(), message: m } }
-    })?;
+    let (analysis, fleet) = match fleet::members(&args.common)? {
+        None => (analyse_cluster(&args.common, &args, now)?, None),
+        Some(members) => {
+            let outcomes =
+                fleet::ask(&members, args.common.fleet.parallel.into(), |m| analyse_cluster(&m.flags, &args, now));
+            if let Some(line) = fleet::summary(&outcomes) {
+                eprintln!("{line}");
+            }
+            if fleet::all_failed(&outcomes) {
+                return Ok(kubectl_flux_shared::error::EXIT_FAILED);
+            }
+            (merge_fleet(&outcomes), Some(outcomes))
+        }
+    };
     let checks: Vec<Option<std::result::Result<check::Remaining, String>>> = analysis
         .budgets
         .iter()
@@ -73,23 +80,40 @@ pub fn run(args: Args) -> Result<u8> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
-        Format::Table | Format::Wide => write_table(
-            &mut out,
-            &analysis,
-            &checks,
-            &args,
-            palette,
-            format == Format::Wide,
-            !args.common.output.no_headers,
-        )?,
-        Format::Tsv => tsv(&analysis).write_tsv(&mut out)?,
+        Format::Table | Format::Wide => {
+            write_table(&mut out, &analysis, &checks, &args, palette, format == Format::Wide, fleet.is_some())?
+        }
+        Format::Tsv => {
+            let mut t = tsv(&analysis);
+            if fleet.is_some() {
+                t.prepend_column("", analysis.budgets.iter().map(clusters_of).collect());
+            }
+            t.write_tsv(&mut out)?
+        }
         Format::Name => {
             for b in &analysis.budgets {
                 writeln!(out, "credential/{}", b.key.id)?;
             }
         }
         Format::Json | Format::Yaml => {
-            output::write_document(&mut out, &to_json(&analysis, &checks, &args), format, jq.as_deref())?
+            let doc = match &fleet {
+                None => to_json(&analysis, &checks, &args),
+                // Grouped by cluster, plus the credentials as the fleet shares them.
+                Some(outcomes) => {
+                    let merged = to_json(&analysis, &checks, &args);
+                    let mut credentials = merged["budgets"].clone();
+                    for (c, b) in credentials.as_array_mut().into_iter().flatten().zip(&analysis.budgets) {
+                        c["clusters"] = json!(clusters_of(b).split(", ").collect::<Vec<_>>());
+                    }
+                    fleet::document(
+                        "RateLimitReport",
+                        outcomes,
+                        |a| to_json(a, &vec![None; a.budgets.len()], &args),
+                        vec![("credentials", credentials)],
+                    )
+                }
+            };
+            output::write_document(&mut out, &doc, format, jq.as_deref())?
         }
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
@@ -102,6 +126,73 @@ pub fn run(args: Args) -> Result<u8> {
         None => false,
     };
     Ok(if hit { EXIT_FINDINGS } else { 0 })
+}
+
+/// Lists and analyses one cluster (or snapshot).
+fn analyse_cluster(
+    common: &kubectl_flux_shared::flags::CommonFlags,
+    args: &Args,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Analysis> {
+    let mut flags = common.clone();
+    if flags.scope.namespace.is_none() {
+        flags.scope.all_namespaces = true;
+    }
+    let snapshot = source::load(&flags, &wants())?;
+    budget::analyse(&snapshot, args, now).map_err(|m| {
+        if m.starts_with("--cost") { Error::usage(m) } else { Error::Malformed { file: "input".into(), message: m } }
+    })
+}
+
+/// The fleet's budgets: one GitHub token (same fingerprint) or App installation spends one
+/// budget wherever it is used, so its spenders across clusters add up; anonymous budgets
+/// (per egress IP) and unreadable credentials stay per cluster.
+fn merge_fleet(outcomes: &[fleet::Outcome<Analysis>]) -> Analysis {
+    let mut merged: Vec<(budget::Key, Option<String>, Budget)> = Vec::new();
+    let mut notes = Vec::new();
+    for outcome in outcomes {
+        let Ok(analysis) = &outcome.result else { continue };
+        notes.push((outcome.cluster.clone(), analysis.notes.clone()));
+        for b in &analysis.budgets {
+            let shared = b.key.auth == Auth::App || (b.key.auth == Auth::Token && b.key.id.starts_with("sha256:"));
+            let scope = (!shared).then(|| outcome.cluster.clone());
+            let mut part = b.clone();
+            for s in &mut part.spenders {
+                s.cluster = Some(outcome.cluster.clone());
+            }
+            part.secrets = part.secrets.iter().map(|s| format!("{}/{s}", outcome.cluster)).collect();
+            match merged.iter_mut().find(|(k, c, _)| *k == b.key && *c == scope) {
+                Some((_, _, m)) => {
+                    m.per_hour += part.per_hour;
+                    m.spenders.extend(part.spenders);
+                    m.secrets.extend(part.secrets);
+                    m.rate_limited.extend(part.rate_limited);
+                    m.rate_limit_events += part.rate_limit_events;
+                    m.token = m.token.take().or(part.token);
+                }
+                None => merged.push((b.key.clone(), scope, part)),
+            }
+        }
+    }
+    let mut budgets: Vec<Budget> = merged.into_iter().map(|(_, _, b)| b).collect();
+    for b in &mut budgets {
+        b.spenders.sort_by(|x, y| {
+            y.per_hour.total_cmp(&x.per_hour).then_with(|| (&x.cluster, &x.object).cmp(&(&y.cluster, &y.object)))
+        });
+    }
+    budgets.sort_by(|a, b| {
+        let u = |x: &Budget| x.utilisation().unwrap_or(-1.0);
+        u(b).total_cmp(&u(a)).then(b.per_hour.total_cmp(&a.per_hour)).then(a.key.cmp(&b.key))
+    });
+    Analysis { budgets, notes: fleet::notes(notes) }
+}
+
+/// The clusters whose objects spend from a budget.
+fn clusters_of(b: &Budget) -> String {
+    let mut clusters: Vec<&str> = b.spenders.iter().filter_map(|s| s.cluster.as_deref()).collect();
+    clusters.sort();
+    clusters.dedup();
+    clusters.join(", ")
 }
 
 fn credential_words(b: &Budget) -> String {
@@ -186,12 +277,17 @@ fn write_table(
     args: &Args,
     palette: Palette,
     wide: bool,
-    headers: bool,
+    fleet: bool,
 ) -> std::io::Result<()> {
+    let headers = !args.common.output.no_headers;
     if analysis.budgets.is_empty() {
         return writeln!(out, "No GitHub-calling Flux objects found.");
     }
-    table(analysis, checks, palette).write(out, wide, headers)?;
+    let mut t = table(analysis, checks, palette);
+    if fleet {
+        t.prepend_column("CLUSTERS", analysis.budgets.iter().map(clusters_of).collect());
+    }
+    t.write(out, wide, headers)?;
     for b in &analysis.budgets {
         let Some(fix) = fix::plan(b, args.target) else { continue };
         writeln!(out)?;

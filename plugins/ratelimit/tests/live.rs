@@ -41,3 +41,67 @@ fn live_equals_offline_with_one_list_per_kind() {
     assert_eq!(seen, expected);
     drop(cluster);
 }
+
+/// Three real clusters and one that cannot be reached: one GitHub token used by two of them
+/// spends one budget; the unreachable one is named in the summary while the others answer.
+#[test]
+fn a_fleet_shares_one_budget_per_token_and_names_the_cluster_that_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let (a, b, c) = (
+        kubectl_flux_testkit::cluster_with(&a, &["rate-limit"]),
+        kubectl_flux_testkit::cluster_with(&b, &["rate-limit"]),
+        kubectl_flux_testkit::cluster_with(&c, &["demo"]),
+    );
+    let kubeconfig = kubectl_flux_testkit::fleet_kubeconfig(
+        tmp.path(),
+        &[("fleet-a", &a), ("fleet-b", &b), ("fleet-c", &c)],
+        Some("gone"),
+    );
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let jq = ".credentials[] | select(.sources > 1 and .auth == \"token\") | [.credential, (.clusters | join(\",\")), .sources, (.secrets | length)] | @tsv";
+    let r = kubectl_flux_testkit::run_with(
+        bin(),
+        &["--all-contexts", "--request-timeout", "5s", "-o", "json", "--jq", jq],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "sha256:83e8e15db325\tfleet-a,fleet-b\t114\t10\nsha256:11d53b7fcf53\tfleet-a,fleet-b\t2\t2\nsha256:04cd540e3e1e\tfleet-a,fleet-b\t6\t2\n"
+    );
+    assert!(r.stderr.starts_with("fleet: 3 of 4 clusters answered; failed: gone ("), "{}", r.stderr);
+    // The same answer offline, from the scenarios the clusters were loaded with.
+    let (rl, demo) = (kubectl_flux_testkit::example("rate-limit"), kubectl_flux_testkit::example("demo"));
+    let offline = run(
+        bin(),
+        &[
+            "--cluster-from-dir",
+            &format!("fleet-a={rl}"),
+            "--cluster-from-dir",
+            &format!("fleet-b={rl}"),
+            "--cluster-from-dir",
+            &format!("fleet-c={demo}"),
+            "-o",
+            "json",
+            "--jq",
+            jq,
+        ],
+    );
+    assert_eq!(offline.stdout, r.stdout);
+    // The table: a CLUSTERS column; the fix patches each object in its own cluster.
+    let r = kubectl_flux_testkit::run_with(bin(), &["--all-contexts", "fleet-*"], &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("fleet:"), "a glob leaves the unreachable context out: {}", r.stderr);
+    assert!(r.stdout.starts_with("CLUSTERS "), "{}", r.stdout);
+    assert!(r.stdout.contains("fleet-a, fleet-b   github.com"), "{}", r.stdout);
+    assert!(r.stdout.contains("kubectl --context fleet-"), "{}", r.stdout);
+    // Only the unreachable cluster, or two of them: every cluster failed, exit 1.
+    let r = kubectl_flux_testkit::run_with(
+        bin(),
+        &["--context", "gone", "--context", "gone", "--all-contexts", "gone", "--request-timeout", "3s"],
+        &env,
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.starts_with("fleet: 0 of 1 clusters answered; failed: gone ("), "{}", r.stderr);
+}

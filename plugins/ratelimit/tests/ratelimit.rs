@@ -194,3 +194,40 @@ fn no_token_bytes_in_any_output() {
         "refused connection reported"
     );
 }
+
+/// An offline fleet: one token used in two clusters spends one budget (its Secrets and sources
+/// add up across the clusters), with the fix's patches naming each object's cluster.
+#[test]
+fn fleet_of_snapshots_shares_one_budget_per_token() {
+    let (rl, demo) = (example("rate-limit"), example("demo"));
+    let eu = format!("eu={rl}");
+    let us = format!("us={rl}");
+    for (name, format) in [("table", vec![]), ("json", vec!["-o", "json"])] {
+        let mut args = vec![
+            "--cluster-from-dir",
+            eu.as_str(),
+            "--cluster-from-dir",
+            us.as_str(),
+            "--cluster-from-dir",
+            demo.as_str(),
+        ];
+        args.extend(format);
+        let r = run(bin(), &args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_golden(&root().join("plugins/ratelimit/tests/golden/fleet"), name, &r);
+    }
+    let r = run(
+        bin(),
+        &[
+            "--cluster-from-dir",
+            eu.as_str(),
+            "--cluster-from-dir",
+            us.as_str(),
+            "-o",
+            "json",
+            "--jq",
+            ".credentials[0] | [.credential, (.clusters | join(\",\")), .sources, (.secrets | length)] | @tsv",
+        ],
+    );
+    assert_eq!(r.stdout, "sha256:83e8e15db325\teu,us\t114\t10\n", "{}", r.stderr);
+}

@@ -35,7 +35,7 @@ pub fn ask(context: &str, question: &str, input: &mut dyn BufRead) -> Result<()>
 /// current-context of `--kubeconfig`, of the first `KUBECONFIG` file that sets one, or of
 /// `~/.kube/config`; `in-cluster` when there is no kubeconfig.
 pub fn context_name(flags: &kubectl_flux_shared::flags::ConnectionFlags) -> String {
-    if let Some(c) = &flags.context {
+    if let Some(c) = flags.context.last() {
         return c.clone();
     }
     let files: Vec<std::path::PathBuf> =

@@ -10,6 +10,7 @@ pub use args::{Args, Severity};
 
 use clap::CommandFactory;
 use kubectl_flux_shared::error::{EXIT_FINDINGS, Error, Result};
+use kubectl_flux_shared::fleet;
 use kubectl_flux_shared::kinds::FLUX_KINDS;
 use kubectl_flux_shared::output::color::Palette;
 use kubectl_flux_shared::output::table::Table;
@@ -40,28 +41,69 @@ pub fn run(mut args: Args) -> Result<u8> {
     let jq_expr = args.common.output.jq.clone();
     let jq = jq_expr.as_deref();
     let format = output::resolve_format(&args.common.output, FORMATS)?;
-    let mut flags = args.common.clone();
-    if flags.scope.namespace.is_none() {
-        flags.scope.all_namespaces = true;
+    if args.common.scope.namespace.is_none() {
+        args.common.scope.all_namespaces = true;
     }
-    let snapshot = source::load(&flags, &wants())?;
-    args.common.scope.all_namespaces = flags.scope.all_namespaces;
-    let report =
-        report::build(&snapshot, &args).map_err(|m| Error::Malformed { file: input_name(&args), message: m })?;
+    let (report, fleet) = match fleet::members(&args.common)? {
+        None => (report_of(&args.common, &args)?, None),
+        Some(members) => {
+            let outcomes = fleet::ask(&members, args.common.fleet.parallel.into(), |m| report_of(&m.flags, &args));
+            if let Some(line) = fleet::summary(&outcomes) {
+                eprintln!("{line}");
+            }
+            if fleet::all_failed(&outcomes) {
+                return Ok(kubectl_flux_shared::error::EXIT_FAILED);
+            }
+            let (report, clusters) = rank_fleet(&outcomes);
+            (report, Some((outcomes, clusters)))
+        }
+    };
     let palette = Palette::new(args.common.output.color);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Table | Format::Wide => {
-            write_table(&mut out, &report, palette, format == Format::Wide, !args.common.output.no_headers)?
-        }
-        Format::Tsv => tsv(&report).write_tsv(&mut out)?,
-        Format::Name => {
-            for t in &report.tenants {
-                writeln!(out, "tenant/{}", t.name)?;
+            let clusters = fleet.as_ref().map(|(_, c)| c.as_slice());
+            write_table(&mut out, &report, palette, format == Format::Wide, !args.common.output.no_headers, clusters)?;
+            for (cluster, r) in
+                fleet.iter().flat_map(|(o, _)| o.iter()).filter_map(|o| Some((&o.cluster, o.result.as_ref().ok()?)))
+            {
+                write_sizing(&mut out, r, palette, Some(cluster))?;
             }
         }
-        Format::Json | Format::Yaml => output::write_document(&mut out, &to_json(&report), format, jq)?,
+        Format::Tsv => {
+            let mut t = tsv(&report);
+            if let Some((_, clusters)) = &fleet {
+                t.prepend_column("", clusters.clone());
+            }
+            t.write_tsv(&mut out)?
+        }
+        Format::Name => {
+            for (i, t) in report.tenants.iter().enumerate() {
+                match &fleet {
+                    Some((_, clusters)) => writeln!(out, "{}/tenant/{}", clusters[i], t.name)?,
+                    None => writeln!(out, "tenant/{}", t.name)?,
+                }
+            }
+        }
+        Format::Json | Format::Yaml => {
+            let doc = match &fleet {
+                None => to_json(&report),
+                Some((outcomes, clusters)) => {
+                    let ranking: Vec<Value> = report
+                        .tenants
+                        .iter()
+                        .zip(clusters)
+                        .map(|(t, c)| {
+                            json!({"cluster": c, "tenant": t.name, "fetchBytesPerHour": t.fetch_bytes_per_hour.round() as u64,
+                                "fleetShare": (t.share * 10000.0).round() / 10000.0, "failing": t.failing})
+                        })
+                        .collect();
+                    fleet::document("TenantReport", outcomes, to_json, vec![("ranking", Value::from(ranking))])
+                }
+            };
+            output::write_document(&mut out, &doc, format, jq)?
+        }
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
@@ -70,8 +112,53 @@ pub fn run(mut args: Args) -> Result<u8> {
     Ok(if hit { EXIT_FINDINGS } else { 0 })
 }
 
-fn input_name(args: &Args) -> String {
-    match args.common.input.filenames.as_slice() {
+/// Lists one cluster (or snapshot) and builds its report.
+fn report_of(common: &kubectl_flux_shared::flags::CommonFlags, args: &Args) -> Result<Report> {
+    let snapshot = source::load(common, &wants())?;
+    report::build(&snapshot, args).map_err(|m| Error::Malformed { file: input_name(common), message: m })
+}
+
+/// The fleet's tenants ranked together (each tenant of each cluster, heaviest first, shares
+/// of the fleet's load), with their clusters; findings and notes name their cluster.
+fn rank_fleet(outcomes: &[fleet::Outcome<Report>]) -> (Report, Vec<String>) {
+    let mut ranked: Vec<(String, Tenant)> = Vec::new();
+    let mut merged = Report {
+        tenants: Vec::new(),
+        ..outcomes.iter().find_map(|o| o.result.as_ref().ok()).cloned().expect("one cluster answered")
+    };
+    merged.findings.clear();
+    merged.advice.clear();
+    let mut notes = Vec::new();
+    for o in outcomes {
+        let Ok(r) = &o.result else { continue };
+        ranked.extend(r.tenants.iter().map(|t| (o.cluster.clone(), t.clone())));
+        merged.findings.extend(r.findings.iter().map(|f| {
+            let mut f = f.clone();
+            f.tenant = format!("{}/{}", o.cluster, f.tenant);
+            f
+        }));
+        notes.push((o.cluster.clone(), r.notes.clone()));
+    }
+    merged.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.tenant.cmp(&b.tenant)));
+    let total: f64 = ranked.iter().map(|(_, t)| t.fetch_bytes_per_hour).sum();
+    for (_, t) in &mut ranked {
+        t.share = if total > 0.0 { t.fetch_bytes_per_hour / total } else { 0.0 };
+    }
+    ranked.sort_by(|(ca, a), (cb, b)| {
+        b.fetch_bytes_per_hour
+            .total_cmp(&a.fetch_bytes_per_hour)
+            .then(b.api_calls_per_hour.total_cmp(&a.api_calls_per_hour))
+            .then(b.failing.cmp(&a.failing))
+            .then((ca, &a.name).cmp(&(cb, &b.name)))
+    });
+    let (clusters, tenants): (Vec<String>, Vec<Tenant>) = ranked.into_iter().unzip();
+    merged.tenants = tenants;
+    merged.notes = fleet::notes(notes);
+    (merged, clusters)
+}
+
+fn input_name(common: &kubectl_flux_shared::flags::CommonFlags) -> String {
+    match common.input.filenames.as_slice() {
         [] => "cluster".to_string(),
         files => files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
     }
@@ -161,14 +248,20 @@ fn write_table(
     palette: Palette,
     wide: bool,
     headers: bool,
+    clusters: Option<&[String]>,
 ) -> std::io::Result<()> {
     if report.tenants.is_empty() {
         return writeln!(out, "No Flux objects found.");
     }
-    table(report, palette).write(out, wide, headers)?;
+    let mut t = table(report, palette);
+    if let Some(clusters) = clusters {
+        t.prepend_column("CLUSTER", clusters.to_vec());
+    }
+    t.write(out, wide, headers)?;
     if let Some(guilty) = guilty(report) {
         writeln!(out)?;
-        writeln!(out, "{} {}", palette.bold("Guilty:"), report::reason(guilty))?;
+        let place = clusters.map(|c| format!("in cluster {}: ", c[0])).unwrap_or_default();
+        writeln!(out, "{} {place}{}", palette.bold("Guilty:"), report::reason(guilty))?;
         for l in guilty.top.iter().skip(1) {
             writeln!(
                 out,
@@ -196,12 +289,24 @@ fn write_table(
             writeln!(out, "  {line}")?;
         }
     }
+    if clusters.is_none() {
+        write_sizing(out, report, palette, None)?;
+    }
+    Ok(())
+}
+
+/// Sizing advice for one cluster (controllers are sized per cluster).
+fn write_sizing(out: &mut dyn Write, report: &Report, palette: Palette, cluster: Option<&str>) -> std::io::Result<()> {
     writeln!(out)?;
     let b = &report.band;
+    let label = match cluster {
+        Some(c) => format!("Sizing ({c}):"),
+        None => "Sizing:".to_string(),
+    };
     writeln!(
         out,
         "{} {} apps ({}): {} controllers, {} memory and {} CPU each, intervals of {} or more, up to {} repositories per controller{}",
-        palette.bold("Sizing:"),
+        palette.bold(&label),
         report.apps,
         b.scale,
         b.controllers,

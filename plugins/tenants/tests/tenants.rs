@@ -152,3 +152,35 @@ fn a_bad_interval_names_the_object() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("GitRepository a/broken: spec.interval: invalid duration \"banana\""), "{}", r.stderr);
 }
+
+/// An offline fleet: the tenants of several snapshots ranked together with their cluster, and a
+/// cluster that cannot be read named in one summary line while the others answer.
+#[test]
+fn fleet_of_snapshots_golden() {
+    let (guilty, demo) = (example("guilty-tenant"), example("demo"));
+    let fleet = |extra: &[&str], format: &[&str]| {
+        let mut args = vec!["--cluster-from-dir", guilty.as_str(), "--cluster-from-dir", demo.as_str()];
+        args.extend(extra);
+        args.extend(format);
+        run(bin(), &args)
+    };
+    for (name, format) in [("table", vec![]), ("json", vec!["-o", "json"]), ("tsv", vec!["-o", "tsv"])] {
+        let r = fleet(&[], &format);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_golden(&dir().join("fleet"), name, &r);
+    }
+    let r = fleet(&["--cluster-from-dir", "lost=/nonexistent/cluster"], &["-o", "name"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_golden(&dir().join("fleet"), "one-cluster-failed", &r);
+    // Every cluster failed: exit 1, the summary says why.
+    let r = run(bin(), &["--cluster-from-dir", "a=/nonexistent/a", "--cluster-from-dir", "b=/nonexistent/b"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("fleet: 0 of 2 clusters answered; failed: a (cannot read /nonexistent/a"),
+        "{}",
+        r.stderr
+    );
+    // Fleet flags that contradict each other are usage errors.
+    let r = run(bin(), &["--cluster-from-dir", guilty.as_str(), "-f", demo.as_str()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

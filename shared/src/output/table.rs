@@ -27,6 +27,31 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Adds a first column holding `value` in every row (fleet mode's CLUSTER).
+    pub fn prepend(&mut self, header: &'static str, value: &str) {
+        self.headers.insert(0, header);
+        self.wide_only.insert(0, false);
+        for row in &mut self.rows {
+            row.insert(0, value.to_string());
+        }
+    }
+
+    /// Adds a first column with one value per row.
+    pub fn prepend_column(&mut self, header: &'static str, values: Vec<String>) {
+        debug_assert_eq!(values.len(), self.rows.len());
+        self.headers.insert(0, header);
+        self.wide_only.insert(0, false);
+        for (row, value) in self.rows.iter_mut().zip(values) {
+            row.insert(0, value);
+        }
+    }
+
+    /// Appends the rows of a table with the same columns.
+    pub fn append(&mut self, other: Table) {
+        debug_assert_eq!(self.headers, other.headers);
+        self.rows.extend(other.rows);
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.rows.len()

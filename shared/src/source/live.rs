@@ -26,20 +26,15 @@ pub struct Cluster {
     timeout: Duration,
 }
 
-/// Resolves the kubeconfig exactly as kubectl does: `--kubeconfig`, else every file in
-/// `KUBECONFIG` merged, else `~/.kube/config`, else the in-cluster service account; then
-/// `--context/--cluster/--user`, `--server`, `--token`, `--certificate-authority`,
-/// `--insecure-skip-tls-verify`, `--as/--as-group` and `--request-timeout`.
-pub async fn connect(flags: &ConnectionFlags) -> Result<Cluster> {
-    let options =
-        KubeConfigOptions { context: flags.context.clone(), cluster: flags.cluster.clone(), user: flags.user.clone() };
-    let from_file = match &flags.kubeconfig {
+/// The kubeconfig as kubectl loads it: `--kubeconfig`, else every file in `KUBECONFIG` merged
+/// (files that do not exist skipped, the first file's settings winning, as client-go's loading
+/// rules do), else `~/.kube/config`; `None` when there is none.
+pub fn kubeconfig(flags: &ConnectionFlags) -> Result<Option<Kubeconfig>> {
+    Ok(match &flags.kubeconfig {
         Some(path) => {
             Some(Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?)
         }
         None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-            // Like kubectl (client-go's loading rules): files of KUBECONFIG that do not exist
-            // are skipped; the others are merged, the first file's settings winning.
             Some(list) => {
                 let mut merged: Option<Kubeconfig> = None;
                 for path in std::env::split_paths(&list).filter(|p| p.exists()) {
@@ -54,7 +49,20 @@ pub async fn connect(flags: &ConnectionFlags) -> Result<Cluster> {
             }
             None => Kubeconfig::read().ok(),
         },
+    })
+}
+
+/// Resolves the kubeconfig exactly as kubectl does: `--kubeconfig`, else every file in
+/// `KUBECONFIG` merged, else `~/.kube/config`, else the in-cluster service account; then
+/// `--context/--cluster/--user`, `--server`, `--token`, `--certificate-authority`,
+/// `--insecure-skip-tls-verify`, `--as/--as-group` and `--request-timeout`.
+pub async fn connect(flags: &ConnectionFlags) -> Result<Cluster> {
+    let options = KubeConfigOptions {
+        context: flags.context.last().cloned(),
+        cluster: flags.cluster.clone(),
+        user: flags.user.clone(),
     };
+    let from_file = kubeconfig(flags)?;
     let mut config = match from_file {
         Some(kc) => kube::Config::from_custom_kubeconfig(kc, &options)
             .await

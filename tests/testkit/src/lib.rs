@@ -362,6 +362,34 @@ pub fn eventually(what: &str, timeout: std::time::Duration, mut check: impl FnMu
     panic!("{what} not reached after {}s; last state: {last}", timeout.as_secs());
 }
 
+/// Kubeconfig files for a fleet: one per cluster, its cluster, user and context renamed to the
+/// given name, plus a context `unreachable` names pointing at a closed port; joined with `:` for
+/// `KUBECONFIG` (kubectl and the plugins merge them).
+pub fn fleet_kubeconfig(dir: &Path, clusters: &[(&str, &devcluster::Cluster)], unreachable: Option<&str>) -> String {
+    let mut files = Vec::new();
+    let mut write = |name: &str, text: String| {
+        let renamed = text
+            .replace("- name: devcluster", &format!("- name: {name}"))
+            .replace("cluster: devcluster", &format!("cluster: {name}"))
+            .replace("- name: admin", &format!("- name: {name}-admin"))
+            .replace("user: admin", &format!("user: {name}-admin"))
+            .replace("current-context: devcluster", &format!("current-context: {name}"));
+        let path = dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, renamed).expect("write kubeconfig");
+        files.push(path.display().to_string());
+    };
+    for (name, cluster) in clusters {
+        write(name, std::fs::read_to_string(&cluster.kubeconfig).expect("read kubeconfig"));
+    }
+    if let (Some(name), Some((_, first))) = (unreachable, clusters.first()) {
+        // Port 1 on 127.0.0.1: connection refused at once.
+        let text = std::fs::read_to_string(&first.kubeconfig).expect("read kubeconfig");
+        let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("a server").to_string();
+        write(name, text.replace(&server, "https://127.0.0.1:1"));
+    }
+    files.join(":")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
