@@ -194,3 +194,27 @@ fn kubectl_flux_testkit_decode(b64: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A kubeconfig readable by everyone (0644, as many are) is read and used, never rewritten or
+/// re-permissioned: same bytes, same mode, same modification time.
+#[test]
+fn a_loose_kubeconfig_is_read_but_never_rewritten() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config");
+    let text = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: kubectl-flux-loose-kubeconfig-token\n";
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let r = kubectl_flux_testkit::run_bounded(
+        bin(),
+        &["--cycles", "--kubeconfig", path.to_str().unwrap(), "--request-timeout", "2s"],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(r.code, 1, "it was used: the cluster it names is unreachable: {}", r.stderr);
+    assert!(!r.stderr.contains("kubectl-flux-loose-kubeconfig-token"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    assert_eq!(meta.modified().unwrap(), before);
+}

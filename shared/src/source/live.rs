@@ -193,19 +193,31 @@ impl Cluster {
             .with_max_delay(Duration::from_secs(5))
             .with_jitter()
             .without_max_times();
-        let retried =
-            attempt.retry(backoff).sleep(tokio::time::sleep).when(|f| matches!(f, Failure::Transient { .. })).adjust(
-                |f, delay| match f {
-                    Failure::Transient { after: Some(after), .. } => Some(*after),
-                    _ => delay,
-                },
-            );
+        // What the server last said, for the error when the timeout ends the retries.
+        let last = std::sync::Mutex::new(None::<String>);
+        let retried = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|f| matches!(f, Failure::Transient { .. }))
+            .adjust(|f, delay| match f {
+                Failure::Transient { after: Some(after), .. } => Some(*after),
+                _ => delay,
+            })
+            .notify(|f, _| {
+                if let Failure::Transient { message, .. } = f {
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+                }
+            });
         match tokio::time::timeout(self.timeout, retried).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Fatal(format!(
-                "no answer within --request-timeout {}",
-                crate::duration::format_go(self.timeout)
-            ))),
+            Err(_) => {
+                let last = last.lock().unwrap_or_else(|e| e.into_inner()).take();
+                Err(Failure::Fatal(format!(
+                    "no answer within --request-timeout {}{}",
+                    crate::duration::format_go(self.timeout),
+                    last.map(|m| format!(" (last answer: {m})")).unwrap_or_default()
+                )))
+            }
         }
     }
 
