@@ -12,17 +12,20 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
 }
 
-/// Formats a duration the way Go's `time.Duration.String` does for whole seconds (`1h0m0s`,
-/// `5m0s`, `10s`), falling back to milliseconds below a second.
+/// Formats a duration exactly as Go's `time.Duration.String` does: `1h0m0s`, `5m0s`, `10s`,
+/// `1m30.5s`, `250ms`, `1.5µs`, `800ns`, `0s`.
 pub fn format_go(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return match d.as_millis() {
-            0 => "0s".to_string(),
-            ms => format!("{ms}ms"),
-        };
+    let nanos = d.as_nanos();
+    match nanos {
+        0 => return "0s".to_string(),
+        n if n < 1_000 => return format!("{n}ns"),
+        n if n < 1_000_000 => return format!("{}µs", decimal(n, 3)),
+        n if n < 1_000_000_000 => return format!("{}ms", decimal(n, 6)),
+        _ => {}
     }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let secs = d.as_secs();
+    let (h, m) = (secs / 3600, secs / 60 % 60);
+    let s = decimal(u128::from(secs % 60) * 1_000_000_000 + u128::from(d.subsec_nanos()), 9);
     if h > 0 {
         format!("{h}h{m}m{s}s")
     } else if m > 0 {
@@ -30,6 +33,17 @@ pub fn format_go(d: Duration) -> String {
     } else {
         format!("{s}s")
     }
+}
+
+/// `value / 10^digits` with its fraction, trailing zeros dropped: (1500, 3) -> `1.5`.
+fn decimal(value: u128, digits: u32) -> String {
+    let unit = 10u128.pow(digits);
+    let (whole, fraction) = (value / unit, value % unit);
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let fraction = format!("{fraction:0width$}", width = digits as usize);
+    format!("{whole}.{}", fraction.trim_end_matches('0'))
 }
 
 /// A clap value parser for duration flags.
@@ -58,5 +72,10 @@ mod tests {
         assert_eq!(format_go(Duration::from_secs(300)), "5m0s");
         assert_eq!(format_go(Duration::from_secs(10)), "10s");
         assert_eq!(format_go(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_go(Duration::from_millis(90_500)), "1m30.5s");
+        assert_eq!(format_go(Duration::from_nanos(1_500)), "1.5µs");
+        assert_eq!(format_go(Duration::from_nanos(800)), "800ns");
+        // Found by fuzzing: the fraction of a large duration was dropped.
+        assert_eq!(format_go(parse("256204h477m16.854775807s").unwrap()), "256211h57m16.854775807s");
     }
 }

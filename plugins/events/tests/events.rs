@@ -123,7 +123,7 @@ fn stuck_objects_are_named_with_the_reason() {
         events("missing-storageclass", &["--logs-file", &log_file(), "--jq", ".stuck[] | [.object, .reason] | @tsv"]);
     assert_eq!(
         r.stdout,
-        "Kustomization flux-system/userapp\ta reconcile took 5m1s (over 300s: resource contention)\nKustomization flux-system/userapp\tno successful reconcile for 49m (5x its interval of 10m0s)\n"
+        "Kustomization flux-system/userapp\ta reconcile took 5m1.01s (over 300s: resource contention)\nKustomization flux-system/userapp\tno successful reconcile for 49m (5x its interval of 10m0s)\n"
     );
     let r = events("missing-storageclass", &["--stuck-factor", "10", "--jq", ".stuck | length"]);
     assert_eq!(r.stdout, "0\n");
