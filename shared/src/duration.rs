@@ -5,7 +5,14 @@ use std::time::Duration;
 /// Parses a Go duration string (`time.ParseDuration` syntax) with the go-parse-duration crate.
 /// Negative durations are refused: no Flux interval or plugin flag can be negative.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let nanos = go_parse_duration::parse_duration(text.trim())
+    // go-parse-duration mixes byte and character positions and panics on text that is not
+    // ASCII (found by fuzzing: "52μs\0\0"); Go's micro signs become "us", anything else that
+    // is not ASCII cannot be a duration.
+    let ascii = text.trim().replace(['µ', 'μ'], "u");
+    if !ascii.is_ascii() {
+        return Err(format!("invalid duration {text:?} (expected a Go duration such as 30s, 5m, 1h30m)"));
+    }
+    let nanos = go_parse_duration::parse_duration(&ascii)
         .map_err(|_| format!("invalid duration {text:?} (expected a Go duration such as 30s, 5m, 1h30m)"))?;
     u64::try_from(nanos)
         .map(Duration::from_nanos)
@@ -64,6 +71,12 @@ mod tests {
         assert!(parse("banana").unwrap_err().contains("\"banana\""));
         assert!(parse("-5m").unwrap_err().contains("negative"));
         assert!(parse("").is_err());
+        // Go's three spellings of microseconds; other non-ASCII text is refused, not a panic.
+        assert_eq!(parse("5µs").unwrap(), Duration::from_micros(5));
+        assert_eq!(parse("5μs").unwrap(), Duration::from_micros(5));
+        assert_eq!(parse("5us").unwrap(), Duration::from_micros(5));
+        assert!(parse("52μs\0\0").is_err());
+        assert!(parse("1hé").is_err());
     }
 
     #[test]
