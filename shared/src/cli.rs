@@ -60,6 +60,7 @@ pub fn main<A: clap::Parser>(
         let _ = writeln!(out, ":{directive}");
         return ExitCode::SUCCESS;
     }
+    crate::snapshot::leave_to_exit();
     run(plugin, || run_plugin(A::parse()))
 }
 

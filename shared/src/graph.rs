@@ -215,10 +215,15 @@ impl Graph {
         }
         // Sorted by identity, not by index: indexes follow the order objects were read, which
         // differs between a cluster and a file; answers must not.
-        g.edges.sort_by(|a, b| {
-            let key = |e: &Edge| (&g.nodes[e.from].id, &g.nodes[e.to].id, e.relation);
-            key(a).cmp(&key(b))
-        });
+        // Each node's rank in identity order (identities are unique), so that sorting the edges
+        // compares numbers instead of four strings per side: same order, far fewer comparisons.
+        let mut by_id: Vec<usize> = (0..g.nodes.len()).collect();
+        by_id.sort_unstable_by(|&a, &b| g.nodes[a].id.cmp(&g.nodes[b].id));
+        let mut rank = vec![0; g.nodes.len()];
+        for (r, &node) in by_id.iter().enumerate() {
+            rank[node] = r;
+        }
+        g.edges.sort_by_key(|e| (rank[e.from], rank[e.to], e.relation));
         g.edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.relation == b.relation);
         g.out = vec![Vec::new(); g.nodes.len()];
         g.inc = vec![Vec::new(); g.nodes.len()];

@@ -3,7 +3,8 @@
 //! klog) are kept as text. Files are read line by line, never whole.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub fn parse(line: &str, source: &str) -> Option<Line> {
     if line.is_empty() {
         return None;
     }
-    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(line) else {
+    let Ok(doc) = serde_json::from_str::<Doc>(line) else {
         let level = if line.contains("panic") || line.starts_with('E') { "error" } else { "text" };
         return Some(Line {
             time: None,
@@ -41,29 +42,128 @@ pub fn parse(line: &str, source: &str) -> Option<Line> {
             duration: None,
         });
     };
-    let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let msg = s("msg");
-    let message = match doc.get("error").and_then(Value::as_str) {
+    let s = |k: Field| doc.0[k as usize].as_deref().unwrap_or("").to_string();
+    let msg = s(Field::Msg);
+    let message = match doc.0[Field::Error as usize].as_deref() {
         Some(e) => format!("{msg}: {e}"),
         None => msg.clone(),
     };
-    let kind = s("controllerKind");
-    let object = match (kind.as_str(), doc.get("name").and_then(Value::as_str)) {
+    let kind = s(Field::ControllerKind);
+    let object = match (kind.as_str(), doc.0[Field::Name as usize].as_deref()) {
         ("", _) | (_, None) => None,
-        (kind, Some(name)) => Some((kind.to_string(), s("namespace"), name.to_string())),
+        (kind, Some(name)) => Some((kind.to_string(), s(Field::Namespace), name.to_string())),
     };
-    let controller = match s("controller") {
+    let controller = match s(Field::Controller) {
         c if c.is_empty() => source.to_string(),
         c => c,
     };
     Some(Line {
-        time: kubectl_flux_shared::time::parse(&s("ts")),
-        level: s("level"),
+        time: kubectl_flux_shared::time::parse(&s(Field::Ts)),
+        level: s(Field::Level),
         object,
         message,
         controller,
         duration: reconcile_duration(&msg),
     })
+}
+
+/// The fields of a JSON log line the timeline reads.
+#[derive(Clone, Copy)]
+enum Field {
+    Level,
+    Ts,
+    Msg,
+    Error,
+    ControllerKind,
+    Name,
+    Namespace,
+    Controller,
+}
+
+const FIELDS: [(&str, Field); 8] = [
+    ("level", Field::Level),
+    ("ts", Field::Ts),
+    ("msg", Field::Msg),
+    ("error", Field::Error),
+    ("controllerKind", Field::ControllerKind),
+    ("name", Field::Name),
+    ("namespace", Field::Namespace),
+    ("controller", Field::Controller),
+];
+
+/// A JSON object log line, read for its string fields only (a field that is not a string counts
+/// as absent; the last of duplicate keys wins), without building the rest: a million lines
+/// cost one pass over their text.
+struct Doc<'a>([Option<Cow<'a, str>>; 8]);
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Doc<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+                let mut doc = Doc(Default::default());
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match FIELDS.iter().find(|(name, _)| *name == key) {
+                        Some((_, field)) => doc.0[*field as usize] = map.next_value::<Text<'de>>()?.0,
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A string, or `None` for any other JSON value.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Text<'de>, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// "Reconciliation finished in 1.578240643s, next run in 10m0s" -> 1.578s;

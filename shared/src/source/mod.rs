@@ -29,7 +29,7 @@ impl Want {
 /// (only the wanted kinds). Live reads show a spinner on a terminal's stderr.
 pub fn load(flags: &crate::flags::CommonFlags, wants: &[Want]) -> crate::Result<crate::Snapshot> {
     if !flags.input.filenames.is_empty() {
-        return offline::read_paths(&flags.input.filenames);
+        return offline::read_paths_filtered(&flags.input.filenames, &offline::Filter::wants(wants));
     }
     let spinner = crate::output::progress::spinner(&format!("listing {} kinds", wants.len()));
     let result = live::read(&flags.connection, &flags.scope, wants);

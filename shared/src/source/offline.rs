@@ -3,17 +3,57 @@
 //! files, and `-` for standard input.
 
 use crate::error::{Error, Result};
-use crate::object::Object;
+use crate::object::{Object, split_api_version};
 use crate::snapshot::Snapshot;
+use crate::source::Want;
+use serde::de::IgnoredAny;
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
+/// Which objects a reader keeps: every object, or only the kinds a plugin would list from a
+/// cluster (plus kinds the suite does not know, which a cluster read never sees but a snapshot
+/// may hold). Objects of a known kind the plugin does not want are still checked (identity,
+/// syntax) but never built, so a 200,000-Event snapshot costs flux-tenants one scan of the
+/// Events' text, not 200,000 object trees.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    wanted: Option<HashSet<(&'static str, &'static str)>>,
+}
+
+impl Filter {
+    /// Keeps every object.
+    pub fn all() -> Self {
+        Filter { wanted: None }
+    }
+
+    /// Keeps the wanted kinds and kinds unknown to the suite.
+    pub fn wants(wants: &[Want]) -> Self {
+        Filter { wanted: Some(wants.iter().map(|w| (w.kind.group, w.kind.kind)).collect()) }
+    }
+
+    /// Whether objects of this group and kind are kept.
+    pub fn keeps(&self, group: &str, kind: &str) -> bool {
+        match &self.wanted {
+            None => true,
+            Some(wanted) => wanted.contains(&(group, kind)) || crate::kinds::find(group, kind).is_none(),
+        }
+    }
+}
+
 /// Reads every path (files, directories, `-`) into one snapshot.
 pub fn read_paths(paths: &[PathBuf]) -> Result<Snapshot> {
+    read_paths_filtered(paths, &Filter::all())
+}
+
+/// Reads every path (files, directories, `-`) into one snapshot, keeping what `filter` keeps.
+pub fn read_paths_filtered(paths: &[PathBuf], filter: &Filter) -> Result<Snapshot> {
     let mut snapshot = Snapshot::new();
     for path in paths {
         if path.as_os_str() == "-" {
@@ -23,13 +63,13 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Snapshot> {
                 .read_to_end(&mut bytes)
                 .map_err(|source| Error::Read { path: path.clone(), source })?;
             check_size("-", bytes.len() as u64)?;
-            read_bytes("-", &bytes, &mut snapshot)?;
+            read_bytes_filtered("-", &bytes, &mut snapshot, filter)?;
         } else if path.is_dir() {
             for file in files_in(path)? {
-                read_file(&file, &mut snapshot)?;
+                read_file(&file, &mut snapshot, filter)?;
             }
         } else {
-            read_file(path, &mut snapshot)?;
+            read_file(path, &mut snapshot, filter)?;
         }
     }
     Ok(snapshot)
@@ -69,47 +109,59 @@ fn check_size(name: &str, len: u64) -> Result<()> {
     Ok(())
 }
 
-fn read_file(path: &Path, snapshot: &mut Snapshot) -> Result<()> {
+fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter) -> Result<()> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     check_size(&name, meta.len())?;
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    read_bytes(&name, &bytes, snapshot)
+    read_bytes_filtered(&name, &bytes, snapshot, filter)
 }
 
 /// Parses one file's bytes (JSON or YAML, detected by the first non-blank character) into the
 /// snapshot. Every error names the file and the line or document.
 pub fn read_bytes(name: &str, bytes: &[u8], snapshot: &mut Snapshot) -> Result<()> {
+    read_bytes_filtered(name, bytes, snapshot, &Filter::all())
+}
+
+/// [`read_bytes`], keeping what `filter` keeps.
+pub fn read_bytes_filtered(name: &str, bytes: &[u8], snapshot: &mut Snapshot, filter: &Filter) -> Result<()> {
     let malformed = |message: String| Error::Malformed { file: name.to_string(), message };
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
         malformed(format!("line {line}: not UTF-8 text"))
     })?;
     let first = text.trim_start_matches('\u{feff}').trim_start().chars().next();
-    let documents: Vec<(usize, Value)> = match first {
+    let mut count = 0;
+    match first {
         None => return Err(malformed("empty file: no objects".to_string())),
         Some('{') | Some('[') => {
-            let mut docs = Vec::new();
-            let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-            for doc in stream {
-                let doc = doc.map_err(|e| {
+            // One pass delimits the documents and the items of their Lists (borrowed slices of
+            // the text, syntax checked); the items are then parsed one by one, on every core.
+            let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Top>();
+            let mut index = 0;
+            loop {
+                let start = stream.byte_offset();
+                let Some(top) = stream.next() else { break };
+                let top = top.map_err(|e| {
                     malformed(format!("line {}, column {}: invalid JSON: {}", e.line(), e.column(), json_reason(&e)))
                 })?;
-                docs.push((0, doc));
+                index += 1;
+                let doc = text[start..stream.byte_offset()].trim_start();
+                let place = format!("document {index}");
+                count +=
+                    add_json_document(doc, top, snapshot, filter).map_err(|m| malformed(format!("{place}: {m}")))?;
             }
-            docs
         }
         Some(_) => {
             let docs: Vec<Value> = serde_saphyr::from_multiple(text)
                 .map_err(|e| malformed(format!("invalid YAML: {}", one_line(&e.to_string()))))?;
             let starts = document_lines(text);
-            docs.into_iter().enumerate().map(|(i, d)| (starts.get(i).copied().unwrap_or(0), d)).collect()
+            for (index, doc) in docs.into_iter().enumerate() {
+                let line = starts.get(index).copied().unwrap_or(0);
+                let place = if line > 0 { format!("line {line}") } else { format!("document {}", index + 1) };
+                count += add_document(doc, snapshot, filter).map_err(|m| malformed(format!("{place}: {m}")))?;
+            }
         }
-    };
-    let mut count = 0;
-    for (index, (line, doc)) in documents.into_iter().enumerate() {
-        let place = if line > 0 { format!("line {line}") } else { format!("document {}", index + 1) };
-        count += add_document(doc, snapshot).map_err(|m| malformed(format!("{place}: {m}")))?;
     }
     if count == 0 {
         return Err(malformed("no Kubernetes objects found".to_string()));
@@ -117,11 +169,372 @@ pub fn read_bytes(name: &str, bytes: &[u8], snapshot: &mut Snapshot) -> Result<(
     Ok(())
 }
 
+/// What one JSON item of a document turned out to be.
+enum Parsed {
+    /// An object the filter keeps.
+    Object(Object),
+    /// A valid object of a kind the filter drops.
+    Skipped,
+    /// Something else (null, a nested list, a `List`): handled by [`add_document`].
+    Other(Value),
+}
+
+/// The identity of a JSON object, read without building it: what [`Object::from_value`] checks,
+/// and whether it is a `List`.
+#[derive(Default)]
+struct Peek<'a> {
+    api_version: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    metadata: bool,
+    name: bool,
+    items: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for Peek<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Peek<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Peek<'de>, A::Error> {
+                let mut peek = Peek::default();
+                // Duplicate keys: the last one wins, as when the object is built.
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "apiVersion" => peek.api_version = map.next_value::<MaybeStr<'de>>()?.0,
+                        "kind" => peek.kind = map.next_value::<MaybeStr<'de>>()?.0,
+                        "metadata" => {
+                            peek.metadata = true;
+                            peek.name = map.next_value::<HasName>()?.0;
+                        }
+                        "items" => {
+                            peek.items = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(peek)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A string value, or `None` for any other JSON value.
+struct MaybeStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<MaybeStr<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeStr(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<MaybeStr<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Whether a `metadata` value is an object with a string `name`.
+struct HasName(bool);
+
+impl<'de> serde::Deserialize<'de> for HasName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = HasName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<HasName, A::Error> {
+                let mut name = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "name" {
+                        name = map.next_value::<MaybeStr<'de>>()?.0.is_some();
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(HasName(name))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<HasName, E> {
+                Ok(HasName(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<HasName, E> {
+                Ok(HasName(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<HasName, E> {
+                Ok(HasName(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<HasName, E> {
+                Ok(HasName(false))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<HasName, E> {
+                Ok(HasName(false))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<HasName, E> {
+                Ok(HasName(false))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<HasName, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(HasName(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses one JSON item (already syntax-checked): an object is peeked at first, and built only
+/// when the filter keeps its kind.
+fn parse_item(text: &str, filter: &Filter) -> std::result::Result<Parsed, String> {
+    let json = |e: serde_json::Error| format!("invalid JSON: {}", json_reason(&e));
+    if !text.starts_with('{') {
+        return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
+    }
+    let peek: Peek = serde_json::from_str(text).map_err(json)?;
+    if peek.items && peek.kind.as_deref().is_some_and(|k| k.ends_with("List")) {
+        return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
+    }
+    // The same checks, in the same order, as Object::from_value.
+    let api_version = peek.api_version.ok_or("object has no apiVersion")?;
+    let kind = peek.kind.ok_or("object has no kind")?;
+    if !peek.metadata {
+        return Err(format!("{kind} has no metadata"));
+    }
+    if !peek.name {
+        return Err(format!("{kind} has no metadata.name"));
+    }
+    let (group, _) = split_api_version(&api_version);
+    if !filter.keeps(group, &kind) {
+        return Ok(Parsed::Skipped);
+    }
+    let Value::Object(mut map) = serde_json::from_str(text).map_err(json)? else {
+        return Err("expected a Kubernetes object".to_string());
+    };
+    slim(&mut map);
+    Ok(Parsed::Object(Object::from_value(Value::Object(map))?))
+}
+
+/// Items below this count are parsed on the calling thread.
+const PARALLEL_MIN_ITEMS: usize = 2048;
+
+/// Parses items on every available core (in order-preserving chunks); results in item order.
+fn parse_items(items: &[&RawValue], filter: &Filter) -> Vec<std::result::Result<Parsed, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < PARALLEL_MIN_ITEMS {
+        return items.iter().map(|raw| parse_item(raw.get(), filter)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|raw| parse_item(raw.get(), filter)).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+/// A top-level JSON document, delimited in one pass: the items of a `List` (or of an array) as
+/// slices of the text, or `Other` for anything else (read again, whole, by the general path).
+enum Top<'a> {
+    Items(Vec<&'a RawValue>),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Top<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Top<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON document")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Top<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    items.push(item);
+                }
+                Ok(Top::Items(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Top<'de>, A::Error> {
+                let (mut kind, mut items, mut repeated) = (None, None, false);
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "kind" => kind = map.next_value::<MaybeStr<'de>>()?.0,
+                        "items" => {
+                            repeated |= items.is_some();
+                            items = Some(map.next_value::<ItemList<'de>>()?.0);
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(match (kind, items) {
+                    (Some(k), Some(Some(items))) if k.ends_with("List") && !repeated => Top::Items(items),
+                    _ => Top::Other,
+                })
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Top<'de>, E> {
+                Ok(Top::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Top<'de>, E> {
+                Ok(Top::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Top<'de>, E> {
+                Ok(Top::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Top<'de>, E> {
+                Ok(Top::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Top<'de>, E> {
+                Ok(Top::Other)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Top<'de>, E> {
+                Ok(Top::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `items` of a List: the items' slices if it is an array, `None` otherwise.
+struct ItemList<'a>(Option<Vec<&'a RawValue>>);
+
+impl<'de> serde::Deserialize<'de> for ItemList<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match d.deserialize_any(TopVisitorForItems)? {
+            Top::Items(items) => Ok(ItemList(Some(items))),
+            Top::Other => Ok(ItemList(None)),
+        }
+    }
+}
+
+/// Arrays become their items; anything else (a map included) is skipped.
+struct TopVisitorForItems;
+
+impl<'de> serde::de::Visitor<'de> for TopVisitorForItems {
+    type Value = Top<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Top<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            items.push(item);
+        }
+        Ok(Top::Items(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Top<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Top::Other)
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Top<'de>, E> {
+        Ok(Top::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Top<'de>, E> {
+        Ok(Top::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Top<'de>, E> {
+        Ok(Top::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Top<'de>, E> {
+        Ok(Top::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Top<'de>, E> {
+        Ok(Top::Other)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Top<'de>, E> {
+        Ok(Top::Other)
+    }
+}
+
+/// Adds one JSON document (its text and what the first pass found in it): an object, a `List`
+/// (or `*List`) of objects, or a JSON array.
+fn add_json_document(
+    text: &str,
+    top: Top,
+    snapshot: &mut Snapshot,
+    filter: &Filter,
+) -> std::result::Result<usize, String> {
+    let json = |e: serde_json::Error| format!("invalid JSON: {}", json_reason(&e));
+    let items = match top {
+        Top::Items(items) => items,
+        // A single object (or a List whose items are not a list: the general path says so).
+        Top::Other if text.starts_with('{') => return add_parsed(parse_item(text, filter)?, snapshot, filter),
+        Top::Other => return add_document(serde_json::from_str(text).map_err(json)?, snapshot, filter),
+    };
+    let mut count = 0;
+    for (i, parsed) in parse_items(&items, filter).into_iter().enumerate() {
+        count += parsed.and_then(|p| add_parsed(p, snapshot, filter)).map_err(|m| format!("item {i}: {m}"))?;
+    }
+    Ok(count)
+}
+
+fn add_parsed(parsed: Parsed, snapshot: &mut Snapshot, filter: &Filter) -> std::result::Result<usize, String> {
+    match parsed {
+        Parsed::Object(object) => {
+            snapshot.insert(object);
+            Ok(1)
+        }
+        Parsed::Skipped => Ok(1),
+        Parsed::Other(value) => add_document(value, snapshot, filter),
+    }
+}
+
 /// Adds one parsed document: an object, a `List` (or `*List`) of objects, or a JSON array.
-fn add_document(doc: Value, snapshot: &mut Snapshot) -> std::result::Result<usize, String> {
+fn add_document(doc: Value, snapshot: &mut Snapshot, filter: &Filter) -> std::result::Result<usize, String> {
     match doc {
         Value::Null => Ok(0),
-        Value::Array(items) => add_items(items, snapshot),
+        Value::Array(items) => add_items(items, snapshot, filter),
         Value::Object(mut map) => {
             let is_list = map.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
                 && map.contains_key("items");
@@ -130,11 +543,13 @@ fn add_document(doc: Value, snapshot: &mut Snapshot) -> std::result::Result<usiz
                 let Some(Value::Array(items)) = map.remove("items") else {
                     return Err("items of a List must be a list of objects".to_string());
                 };
-                add_items(items, snapshot)
+                add_items(items, snapshot, filter)
             } else {
                 slim(&mut map);
                 let object = Object::from_value(Value::Object(map))?;
-                snapshot.insert(object);
+                if filter.keeps(&object.id.group, &object.id.kind) {
+                    snapshot.insert(object);
+                }
                 Ok(1)
             }
         }
@@ -153,10 +568,10 @@ fn slim(map: &mut serde_json::Map<String, Value>) {
     }
 }
 
-fn add_items(items: Vec<Value>, snapshot: &mut Snapshot) -> std::result::Result<usize, String> {
+fn add_items(items: Vec<Value>, snapshot: &mut Snapshot, filter: &Filter) -> std::result::Result<usize, String> {
     let mut count = 0;
     for (i, item) in items.into_iter().enumerate() {
-        count += add_document(item, snapshot).map_err(|m| format!("item {i}: {m}"))?;
+        count += add_document(item, snapshot, filter).map_err(|m| format!("item {i}: {m}"))?;
     }
     Ok(count)
 }
@@ -236,6 +651,79 @@ mod tests {
         assert_eq!(err, "test.yaml: empty file: no objects");
         let err = read("just a string").unwrap_err().to_string();
         assert_eq!(err, "test.yaml: line 1: expected a Kubernetes object or List, found a string");
+    }
+
+    fn read_json(text: &str, filter: &Filter) -> Result<Snapshot> {
+        let mut s = Snapshot::new();
+        read_bytes_filtered("test.json", text.as_bytes(), &mut s, filter)?;
+        Ok(s)
+    }
+
+    fn tenants_filter() -> Filter {
+        Filter::wants(&crate::kinds::FLUX_KINDS.iter().map(Want::all).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn lists_in_kubectl_order_and_json_arrays() {
+        // kubectl writes `items` before `kind`.
+        let s = read_json(
+            r#"{"apiVersion":"v1","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"x"}}],"kind":"List","metadata":{}}"#,
+            &Filter::all(),
+        )
+        .unwrap();
+        assert_eq!(s.len(), 1);
+        let s = read_json(
+            r#"[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}}, null]
+               {"apiVersion":"v1","kind":"Namespace","metadata":{"name":"y"}}"#,
+            &Filter::all(),
+        )
+        .unwrap();
+        assert_eq!(s.objects().iter().map(|o| o.id.name.as_str()).collect::<Vec<_>>(), ["x", "y"]);
+        let err = read_json(r#"{"apiVersion":"v1","kind":"List","items":{"a":1}}"#, &Filter::all()).unwrap_err();
+        assert_eq!(err.to_string(), "test.json: document 1: items of a List must be a list of objects");
+    }
+
+    #[test]
+    fn unwanted_kinds_are_checked_but_not_kept() {
+        let list = r#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"x"}},
+            {"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{"name":"c","namespace":"x"}},
+            {"apiVersion":"source.toolkit.fluxcd.io/v1","kind":"GitRepository","metadata":{"name":"g","namespace":"x"}}]}"#;
+        let s = read_json(list, &tenants_filter()).unwrap();
+        // The Pod is not read, a kind the suite does not know is kept, as is what is wanted.
+        let kept: Vec<&str> = s.objects().iter().map(|o| o.id.kind.as_str()).collect();
+        assert_eq!(kept, ["Certificate", "GitRepository"]);
+        assert!(!s.is_listed("", "Pod"));
+        assert_eq!(read_json(list, &Filter::all()).unwrap().len(), 3);
+        // Dropped objects are still checked, with the same message as kept ones.
+        let bad =
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"nom":"p"}}]}"#;
+        let err = read_json(bad, &tenants_filter()).unwrap_err().to_string();
+        assert_eq!(err, "test.json: document 1: item 0: Pod has no metadata.name");
+        // A file of only unwanted objects is not "no objects".
+        let pods = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}"#;
+        assert!(read_json(pods, &tenants_filter()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn large_lists_keep_their_order_and_last_copy() {
+        let n = 3 * PARALLEL_MIN_ITEMS;
+        let mut items: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"cm-{i}","namespace":"x"}},"data":{{"v":"{i}"}}}}"#))
+            .collect();
+        items.push(
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-0","namespace":"x"},"data":{"v":"last"}}"#
+                .into(),
+        );
+        let s =
+            read_json(&format!(r#"{{"kind":"List","apiVersion":"v1","items":[{}]}}"#, items.join(",")), &Filter::all())
+                .unwrap();
+        assert_eq!(s.len(), n);
+        assert!(s.objects().iter().skip(1).enumerate().all(|(i, o)| o.id.name == format!("cm-{}", i + 1)));
+        assert_eq!(s.objects()[0].str_at("/data/v"), Some("last"));
+        let bad = items.iter().take(n - 1).cloned().chain(["{\"kind\":\"Pod\"}".to_string()]).collect::<Vec<_>>();
+        let err = read_json(&format!(r#"{{"kind":"List","items":[{}]}}"#, bad.join(",")), &Filter::all()).unwrap_err();
+        assert_eq!(err.to_string(), format!("test.json: document 1: item {}: object has no apiVersion", n - 1));
     }
 
     #[test]
