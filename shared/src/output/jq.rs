@@ -39,7 +39,12 @@ pub fn run(out: &mut dyn Write, expr: &str, doc: &Value) -> Result<()> {
 fn describe_load<T: std::fmt::Debug>(errs: &T) -> String {
     // jaq's load errors carry spans of the source; their Debug form names what was expected.
     let text = format!("{errs:?}");
-    if text.len() > 300 { format!("{}...", &text[..300]) } else { text }
+    // By characters: an expression with non-ASCII text must not be cut inside a character
+    // (found by fuzzing --jq).
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -50,6 +55,12 @@ mod tests {
         let mut out = Vec::new();
         run(&mut out, expr, &doc)?;
         Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_long_error_about_non_ascii_text_is_cut_between_characters() {
+        let expr = format!(".a | {}", "é".repeat(400));
+        assert!(matches!(jq(&expr, serde_json::json!({})), Err(Error::Jq(_))));
     }
 
     #[test]
