@@ -1,12 +1,13 @@
 //! Any `--jq` expression (first line) over any JSON document (the rest): an output or a clear
 //! error, never a panic. Expressions that may legitimately run forever (recursion, `repeat`,
-//! `range`, `while`, `until`, `limit`) are left out, as jq itself would loop on them too.
+//! `range`, `while`, `until`, `limit`) are left out, as jq itself would loop on them too, and
+//! so is `halt`, which ends the process as it does in jq.
 #![no_main]
 
 use kubectl_flux_shared::output::jq;
 use libfuzzer_sys::fuzz_target;
 
-const UNBOUNDED: &[&str] = &["def", "repeat", "recurse", "range", "while", "until", "limit", "..", "input", "$__loc__"];
+const UNBOUNDED: &[&str] = &["def", "repeat", "recurse", "range", "while", "until", "limit", "..", "input", "$__loc__", "halt"];
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -49,6 +49,10 @@ fn jq_corpus() {
     for f in files {
         let Ok(text) = String::from_utf8(std::fs::read(&f).unwrap()) else { continue };
         let (expr, doc) = text.split_once('\n').unwrap_or((&text, "{\"items\":[{\"a\":1},{\"a\":\"x\"}]}"));
+        // As the fuzz target: `halt` ends the process (as in jq).
+        if expr.contains("halt") {
+            continue;
+        }
         let Ok(doc) = serde_json::from_str::<serde_json::Value>(doc) else { continue };
         let _ = jq::run(&mut Vec::new(), expr, &doc);
     }
