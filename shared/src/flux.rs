@@ -9,6 +9,18 @@ use crate::object::{Object, ObjectRef, split_api_version};
 use serde_json::Value;
 use std::time::Duration;
 
+/// The Flux controllers: their Deployment names in flux-system (flux2 `manifests/bases`) and the
+/// components their Events are reported by.
+pub const CONTROLLERS: &[&str] = &[
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
+    "source-watcher",
+];
+
 /// One entry of `status.conditions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Condition {

@@ -34,14 +34,7 @@ pub const FORMATS: &[Format] = &[Format::Table, Format::Wide, Format::Json, Form
 const NOISIEST: usize = 5;
 
 /// Components whose Events are Flux's own.
-const FLUX_COMPONENTS: &[&str] = &[
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-];
+use kubectl_flux_shared::flux::CONTROLLERS as FLUX_COMPONENTS;
 
 /// What flux-events lists: Flux kinds and Events; with --related, the kinds Flux objects manage.
 pub fn wants(related: bool) -> Vec<Want> {

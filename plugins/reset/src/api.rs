@@ -5,6 +5,7 @@
 
 use crate::error::{ResetError, Result};
 use backon::{ExponentialBuilder, Retryable};
+use kubectl_flux_shared::source::live::{self, connection_message};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -87,7 +88,7 @@ impl Api {
                         code => Failure::Status(code, message),
                     })
                 }
-                Err(e) => Err(Failure::Transient(chain(&e))),
+                Err(e) => Err(Failure::Transient(connection_message(&e))),
             }
         };
         let backoff = ExponentialBuilder::default()
@@ -131,10 +132,10 @@ impl Api {
         loop {
             let mut query = format!("limit={PAGE}");
             if let Some(sel) = label_selector {
-                query.push_str(&format!("&labelSelector={}", encode(sel)));
+                query.push_str(&format!("&labelSelector={}", live::encode(sel)));
             }
             if let Some(t) = &token {
-                query.push_str(&format!("&continue={}", encode(t)));
+                query.push_str(&format!("&continue={}", live::encode(t)));
             }
             let page = match self.send(http::Method::GET, &format!("{path}?{query}"), None, JSON, accept).await {
                 Ok(p) => p,
@@ -209,7 +210,10 @@ impl Api {
             let doc: Value = tokio::time::timeout(self.timeout, self.client.request(request))
                 .await
                 .map_err(|_| ResetError::Api { call: format!("GET {path}"), message: "timed out".into() })?
-                .map_err(|e| ResetError::Api { call: format!("GET {path} (discovery)"), message: chain(&e) })?;
+                .map_err(|e| ResetError::Api {
+                    call: format!("GET {path} (discovery)"),
+                    message: connection_message(&e),
+                })?;
             for g in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
                 let group = g.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
                 for v in g.get("versions").and_then(Value::as_array).into_iter().flatten() {
@@ -232,24 +236,4 @@ impl Api {
         }
         Ok(out)
     }
-}
-
-fn chain(e: &kube::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
-/// Percent-encodes a query value.
-pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -14,17 +14,9 @@ use std::path::Path;
 /// The name of the Lease that stops two resets at once.
 pub const LEASE: &str = "kubectl-flux-reset";
 
-/// Names of the Flux controller Deployments (flux2 `manifests/bases`); Deployments labelled
+/// Names of the Flux controller Deployments; Deployments labelled
 /// `app.kubernetes.io/part-of=flux` count too.
-pub const CONTROLLERS: &[&str] = &[
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-    "source-watcher",
-];
+pub use kubectl_flux_shared::flux::CONTROLLERS;
 
 /// Whether a Deployment is one of Flux's controllers.
 pub fn is_controller(deploy: &Value) -> bool {

@@ -310,7 +310,8 @@ impl Cluster {
     }
 }
 
-fn encode(text: &str) -> String {
+/// Percent-encodes a query value (label selectors, continue tokens).
+pub fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -319,7 +320,9 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn connection_message(e: &kube::Error) -> String {
+/// A kube error with every cause it carries, joined by ": " (what a user needs to see for a
+/// refused connection or a TLS failure).
+pub fn connection_message(e: &kube::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -76,22 +76,41 @@ pub fn ldflags() -> Result<String> {
     Ok(flags)
 }
 
+/// How to build one component: the directory to run `go build` in, its linker flags and the
+/// package.
+struct Recipe {
+    dir: PathBuf,
+    ldflags: String,
+    package: String,
+}
+
 /// Builds every missing component (idempotent; seconds when warm). Returns the bin directory.
 pub fn build(verbose: bool) -> Result<PathBuf> {
     // Tests start clusters from several threads; one builds, the others wait for it.
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let bin = bin_dir()?;
+    build_missing(bin_dir()?, COMPONENTS, verbose, |c| {
+        Ok(Recipe { dir: go_module_dir(), ldflags: ldflags()?, package: format!("./cmd/{c}") })
+    })
+}
+
+/// Builds the components missing from `bin` with `recipe`, one process at a time (test
+/// binaries run side by side: one builds, the others wait on a lock file and reuse).
+fn build_missing(
+    bin: PathBuf,
+    components: &[&str],
+    verbose: bool,
+    recipe: impl Fn(&str) -> Result<Recipe>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(&bin)?;
-    if COMPONENTS.iter().all(|c| bin.join(c).exists()) {
+    if components.iter().all(|c| bin.join(c).exists()) {
         return Ok(bin);
     }
-    // And several processes (test binaries run side by side): one builds, the others wait.
     let lock = std::fs::File::create(bin.join(".build.lock"))?;
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", bin.join(".build.lock").display()))?;
-    for c in COMPONENTS {
+    for c in components {
         let target = bin.join(c);
         if target.exists() {
             continue;
@@ -101,20 +120,19 @@ pub fn build(verbose: bool) -> Result<PathBuf> {
         }
         let started = std::time::Instant::now();
         let tmp = bin.join(format!(".{c}.{}.tmp", std::process::id()));
+        let Recipe { dir, ldflags, package } = recipe(c)?;
         // nice: the first build takes many minutes of both cores; stay behind interactive work.
         let out = Command::new("nice")
             .args(["-n", "15"])
             .arg(go())
-            .args(["build", "-trimpath", "-ldflags"])
-            .arg(ldflags()?)
-            .arg("-o")
+            .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
             .arg(&tmp)
-            .arg(format!("./cmd/{c}"))
-            .current_dir(go_module_dir())
+            .arg(&package)
+            .current_dir(&dir)
             .output()
             .context("running `go build` (is Go installed?)")?;
         if !out.status.success() {
-            bail!("go build ./cmd/{c} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            bail!("go build {package} (in {}) failed:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
         }
         std::fs::rename(&tmp, &target)?;
         if verbose {
@@ -160,55 +178,22 @@ pub fn flux_bin_dir() -> Result<PathBuf> {
 pub fn build_flux(verbose: bool) -> Result<PathBuf> {
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let bin = flux_bin_dir()?;
-    std::fs::create_dir_all(&bin)?;
-    if FLUX_COMPONENTS.iter().all(|c| bin.join(c).exists()) {
-        return Ok(bin);
-    }
-    let lock = std::fs::File::create(bin.join(".build.lock"))?;
-    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .with_context(|| format!("locking {}", bin.join(".build.lock").display()))?;
-    for c in FLUX_COMPONENTS {
-        let target = bin.join(c);
-        if target.exists() {
-            continue;
-        }
-        if verbose {
-            eprintln!("devcluster: building {c} (first build takes minutes)");
-        }
-        let started = std::time::Instant::now();
-        let tmp = bin.join(format!(".{c}.{}.tmp", std::process::id()));
-        let (dir, ldflags, package) = if *c == "flux" {
+    build_missing(flux_bin_dir()?, FLUX_COMPONENTS, verbose, |c| {
+        if c == "flux" {
             let (dir, version) = flux_cli_source()?;
-            (dir, format!("-s -w -X main.VERSION={}", version.trim_start_matches('v')), "./cmd/flux".to_string())
-        } else {
-            let dir = flux_modules_dir().join(c);
-            let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
-            let package = go_mod
-                .lines()
-                .find_map(|l| l.strip_prefix("tool "))
-                .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?;
-            (dir, "-s -w".to_string(), package.trim().to_string())
-        };
-        let out = Command::new("nice")
-            .args(["-n", "15"])
-            .arg(go())
-            .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
-            .arg(&tmp)
-            .arg(&package)
-            .current_dir(&dir)
-            .output()
-            .context("running `go build` (is Go installed?)")?;
-        if !out.status.success() {
-            bail!("go build {package} (in {}) failed:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
+            let ldflags = format!("-s -w -X main.VERSION={}", version.trim_start_matches('v'));
+            return Ok(Recipe { dir, ldflags, package: "./cmd/flux".to_string() });
         }
-        std::fs::rename(&tmp, &target)?;
-        if verbose {
-            eprintln!("devcluster: built {c} in {:.0}s", started.elapsed().as_secs_f64());
-        }
-    }
-    Ok(bin)
+        let dir = flux_modules_dir().join(c);
+        let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
+        let package = go_mod
+            .lines()
+            .find_map(|l| l.strip_prefix("tool "))
+            .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?
+            .trim()
+            .to_string();
+        Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
+    })
 }
 
 /// The flux CLI's source, ready to build: a copy of the `github.com/fluxcd/flux2/v2` module
