@@ -64,21 +64,6 @@ fn watch_streams_new_and_changed_events_once() {
     reasons.sort();
     assert_eq!(reasons, ["HealthCheckFailed", "NewArtifact", "Progressing", "ReconciliationSucceeded"]);
 
-    let kubectl = |args: &[&str], stdin: Option<&str>| {
-        use std::io::Write;
-        let mut c = std::process::Command::new(devcluster::build::bin_dir().unwrap().join("kubectl"))
-            .args(args)
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        if let Some(s) = stdin {
-            c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-        }
-        drop(c.stdin.take());
-        assert!(c.wait().unwrap().success(), "kubectl {args:?}");
-    };
     let event = |name: &str, kind: &str, api: &str, obj: &str, reason: &str, count: u32| {
         let component = if kind == "Pod" { "kubelet" } else { "kustomize-controller" };
         format!(
@@ -86,16 +71,9 @@ fn watch_streams_new_and_changed_events_once() {
         )
     };
     // A new Event about a Flux object arrives once, classified.
-    kubectl(
-        &["apply", "-f", "-"],
-        Some(&event(
-            "userapp.new",
-            "Kustomization",
-            "kustomize.toolkit.fluxcd.io/v1",
-            "userapp",
-            "ReconciliationFailed",
-            1,
-        )),
+    apply(
+        &cluster.kubeconfig,
+        &event("userapp.new", "Kustomization", "kustomize.toolkit.fluxcd.io/v1", "userapp", "ReconciliationFailed", 1),
     );
     let e = next(&rx);
     assert_eq!(
@@ -103,17 +81,10 @@ fn watch_streams_new_and_changed_events_once() {
         (Some("ReconciliationFailed"), Some("not-found"), Some(1))
     );
     // An Event about something that is not Flux's is not shown; the next change of ours is.
-    kubectl(&["apply", "-f", "-"], Some(&event("pod.other", "Pod", "v1", "web", "BackOff", 1)));
-    kubectl(
-        &["apply", "-f", "-"],
-        Some(&event(
-            "userapp.new",
-            "Kustomization",
-            "kustomize.toolkit.fluxcd.io/v1",
-            "userapp",
-            "ReconciliationFailed",
-            2,
-        )),
+    apply(&cluster.kubeconfig, &event("pod.other", "Pod", "v1", "web", "BackOff", 1));
+    apply(
+        &cluster.kubeconfig,
+        &event("userapp.new", "Kustomization", "kustomize.toolkit.fluxcd.io/v1", "userapp", "ReconciliationFailed", 2),
     );
     let e = next(&rx);
     assert_eq!(

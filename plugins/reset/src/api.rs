@@ -15,9 +15,6 @@ const JSON: &str = "application/json";
 /// Accept header for metadata only.
 const METADATA: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 
-/// Page size for lists.
-const PAGE: usize = 500;
-
 /// A connected cluster the reset may write to.
 pub struct Api {
     client: kube::Client,
@@ -130,13 +127,7 @@ impl Api {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut query = format!("limit={PAGE}");
-            if let Some(sel) = label_selector {
-                query.push_str(&format!("&labelSelector={}", live::encode(sel)));
-            }
-            if let Some(t) = &token {
-                query.push_str(&format!("&continue={}", live::encode(t)));
-            }
+            let query = live::page_query(label_selector, token.as_deref());
             let page = match self.send(http::Method::GET, &format!("{path}?{query}"), None, JSON, accept).await {
                 Ok(p) => p,
                 Err(Failure::Status(404, _)) => return Ok(items),
@@ -145,11 +136,7 @@ impl Api {
             if let Some(Value::Array(page_items)) = page.get("items") {
                 items.extend(page_items.iter().cloned());
             }
-            token = page
-                .pointer("/metadata/continue")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = live::continue_token(&page);
             if token.is_none() {
                 return Ok(items);
             }

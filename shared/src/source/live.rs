@@ -281,13 +281,7 @@ impl Cluster {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut query = format!("limit={PAGE}");
-            if let Some(sel) = want.label_selector {
-                query.push_str(&format!("&labelSelector={}", encode(sel)));
-            }
-            if let Some(t) = &token {
-                query.push_str(&format!("&continue={}", encode(t)));
-            }
+            let query = page_query(want.label_selector, token.as_deref());
             let mut page = self.get_json(&format!("{path}?{query}"), accept).await?;
             if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
                 for mut item in page_items {
@@ -298,16 +292,30 @@ impl Cluster {
                     items.push(item);
                 }
             }
-            token = page
-                .pointer("/metadata/continue")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = continue_token(&page);
             if token.is_none() {
                 return Ok(items);
             }
         }
     }
+}
+
+/// The query of one page of a list: `limit` (500 per page), the label selector and the
+/// continue token of the previous page.
+pub fn page_query(label_selector: Option<&str>, token: Option<&str>) -> String {
+    let mut query = format!("limit={PAGE}");
+    if let Some(sel) = label_selector {
+        query.push_str(&format!("&labelSelector={}", encode(sel)));
+    }
+    if let Some(t) = token {
+        query.push_str(&format!("&continue={}", encode(t)));
+    }
+    query
+}
+
+/// The continue token of a list page, when more pages follow.
+pub fn continue_token(page: &Value) -> Option<String> {
+    page.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string)
 }
 
 /// Percent-encodes a query value (label selectors, continue tokens).
