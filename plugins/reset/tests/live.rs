@@ -76,6 +76,23 @@ impl World {
         // The test's own requests use the components' identity: the audit counts only the plugin's.
         let admin = runtime.block_on(devcluster::client(&cluster.dir.join("components.kubeconfig"))).unwrap();
         let mut world = World { cluster, runtime, admin, ready_before: BTreeSet::new() };
+        // The scenario's Kustomization and HelmRelease are loaded with the Ready=True they had on
+        // the incident's cluster; here their source cannot authenticate, but the controllers may
+        // take minutes to say so (artifact download retries), and a status-only change starts no
+        // reconcile. Their Ready becomes Unknown, so the baseline never counts as Ready what
+        // nothing here made Ready; inventory and history (what a reset must keep) stay.
+        let unknown = json!([{
+            "type": "Ready", "status": "Unknown", "reason": "Progressing",
+            "message": "loaded from a snapshot; not reconciled here yet",
+            "lastTransitionTime": "2026-11-20T10:00:00Z", "observedGeneration": 1,
+        }]);
+        for path in [
+            "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/shop/status",
+            "/apis/helm.toolkit.fluxcd.io/v2/namespaces/shop/helmreleases/redis/status",
+        ] {
+            let patch = json!({"status": {"conditions": unknown}});
+            world.request("PATCH", path, Some(patch), "application/merge-patch+json").expect(path);
+        }
         // The controllers judge the loaded scenario for themselves: its GitRepository cannot
         // authenticate (no Secret), so what depends on it is not Ready either.
         world.wait("the controllers to judge corrupted-state", Duration::from_secs(90), |w| {
@@ -234,6 +251,7 @@ fn a_reset_brings_everything_back_and_loses_nothing() {
         format!("verify     ok     ready: {ready}/{ready} objects Ready before the reset are Ready again (--timeout 2m0s)"),
         "finding    GitRepository flux-system/flux-system was not Ready before the reset and still is not: Ready=False (AuthenticationFailed)".into(),
         "finding    HelmRelease shop/redis was not Ready before the reset and still is not".into(),
+        "finding    Kustomization flux-system/shop was not Ready before the reset and still is not".into(),
     ] {
         assert!(lines.iter().any(|l| l.starts_with(&expected)), "missing {expected:?} in\n{}", r.stdout);
     }
