@@ -25,12 +25,29 @@ pub struct Count {
     pub count: u64,
 }
 
-/// Counts the admin's requests in `dir/audit.log`.
+/// Counts the admin's requests in `dir/audit.log` and the files the API server rotated it into
+/// (`audit-TIMESTAMP.log`, every 100 MB: loading a scale scenario writes several).
 pub fn requests(dir: &Path) -> Result<Vec<Count>> {
-    let path = dir.join("audit.log");
-    // Streamed: a benchmark's audit log runs to gigabytes.
-    let file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut paths = vec![dir.join("audit.log")];
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("audit-") && name.ends_with(".log") {
+            paths.push(dir.join(name));
+        }
+    }
+    for path in paths {
+        count_file(&path, &mut counts)?;
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((verb, resource, namespace), count)| Count { verb, resource, namespace, count })
+        .collect())
+}
+
+fn count_file(path: &Path, counts: &mut BTreeMap<(String, String, String), u64>) -> Result<()> {
+    // Streamed: a benchmark's audit log runs to gigabytes.
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let admin_quoted = format!("\"{ADMIN}\"");
     for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
@@ -56,8 +73,5 @@ pub fn requests(dir: &Path) -> Result<Vec<Count>> {
         };
         *counts.entry((verb, resource, s(&e["objectRef"]["namespace"]))).or_default() += 1;
     }
-    Ok(counts
-        .into_iter()
-        .map(|((verb, resource, namespace), count)| Count { verb, resource, namespace, count })
-        .collect())
+    Ok(())
 }

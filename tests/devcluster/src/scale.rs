@@ -215,7 +215,7 @@ pub fn generate(apps: usize, tenants: usize, seed: u64, out: &Path) -> Result<Co
             let owner = |kind: &str, n: &str| json!([{"apiVersion": "apps/v1", "kind": kind, "name": n, "uid": uid(seed, kind, &tenant, n), "controller": true, "blockOwnerDeletion": true}]);
             let mut rsm = meta(seed, "ReplicaSet", &tenant, &rs, json!({"app": deploy}));
             rsm["ownerReferences"] = owner("Deployment", &deploy);
-            o.item(&json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": rsm, "spec": {"replicas": 2}, "status": {"replicas": 2, "readyReplicas": if failing { 0 } else { 2 }}}))?;
+            o.item(&json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": rsm, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": deploy}}, "template": {"metadata": {"labels": {"app": deploy}}, "spec": {"containers": [{"name": "web", "image": "ghcr.io/acme/web:1.0"}]}}}, "status": {"replicas": 2, "readyReplicas": if failing { 0 } else { 2 }}}))?;
             for p in 0..2 {
                 let pod = format!("{rs}-{p}x{a:03}");
                 let mut pm = meta(seed, "Pod", &tenant, &pod, json!({"app": deploy}));

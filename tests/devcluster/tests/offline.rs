@@ -103,4 +103,9 @@ fn counts_only_the_admins_completed_requests() {
             s("patch", "pods/status", "shop", 1),
         ]
     );
+    // The API server rotates audit.log every 100 MB: the rotated files count too.
+    std::fs::write(tmp.path().join("audit-2026-11-25T10-00-00.000.log"), &lines[1]).unwrap();
+    let counts = audit::requests(tmp.path()).unwrap();
+    let lists = counts.iter().find(|c| c.verb == "list").map(|c| c.count);
+    assert_eq!(lists, Some(3));
 }

@@ -1,4 +1,6 @@
-//! `devcluster gen`: deterministic, with the promised shape at 10,000 apps.
+//! `devcluster gen`: deterministic, with the promised shape at 10,000 apps, loadable.
+
+mod common;
 
 use devcluster::scale::{EVENTS_PER_APP, LOG_LINES_PER_APP, generate};
 
@@ -35,4 +37,33 @@ fn ten_thousand_apps_have_the_promised_shape() {
     assert_eq!(managed, 80_000, "8 inventory objects per app carry Flux labels");
     assert_eq!(count("Pod") + count("ReplicaSet"), 30_000, "plus owned ReplicaSets and Pods: 110,000 managed objects");
     assert_eq!(count("Namespace"), 201);
+}
+
+/// A generated scenario is something the real API server accepts, every object of it: the live
+/// half of the benchmarks loads one. 300 apps hold more Services than a /24 service range and
+/// ReplicaSets the apps/v1 validation must pass.
+#[test]
+fn a_generated_scenario_loads_into_a_real_cluster_without_a_refusal() {
+    use devcluster::{Cluster, Options};
+    let tmp = tempfile::tempdir().unwrap();
+    let counts = generate(300, 6, 1, &tmp.path().join("scenario")).unwrap();
+    let cluster = Cluster::up(&tmp.path().join("c"), &Options::default()).unwrap();
+    let snapshot = tmp.path().join("scenario/snapshot.json");
+    let loaded = devcluster::load_files(&cluster.dir.join("components.kubeconfig"), &[snapshot]).unwrap();
+    assert_eq!(loaded.errors, Vec::<String>::new());
+    assert_eq!(loaded.applied, counts.objects);
+    // Seen by an independent client, with the status the snapshot gave them.
+    let (kc, cache) = (cluster.kubeconfig.as_path(), tmp.path().join("cache"));
+    // Services: the apps' and default/kubernetes.
+    for (kind, n) in [("services", 301), ("replicasets", 300), ("kustomizations", 300), ("events", counts.events)] {
+        let (code, out, err) = common::kubectl(kc, &cache, &["get", kind, "-A", "--no-headers", "-o", "name"]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), n, "{kind}");
+    }
+    let (_, out, _) = common::kubectl(
+        kc,
+        &cache,
+        &["get", "ks", "app-00250", "-n", "tenant-005", "-o", "jsonpath={.status.conditions[0].reason}"],
+    );
+    assert_eq!(out, "HealthCheckFailed");
 }
