@@ -36,13 +36,21 @@ const NOISIEST: usize = 5;
 /// Components whose Events are Flux's own.
 use kubectl_flux_shared::flux::CONTROLLERS as FLUX_COMPONENTS;
 
-/// What flux-events lists: Flux kinds and Events; with --related, the kinds Flux objects manage.
+/// What flux-events lists: Flux kinds and the Events about them (one list per Flux kind, by
+/// `involvedObject.kind`: a cluster's Pod and Node Events never leave the API server; Flux's
+/// controllers record their Events on the Flux object they reconcile: "events are always
+/// associated with an object, which is a Flux resource", fluxcd.io/flux/monitoring/events);
+/// with --related, the kinds Flux objects manage and every Event.
 pub fn wants(related: bool) -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
+    if !related {
+        wants.extend(FLUX_KINDS.iter().map(|k| Want::events_about(k.kind)));
+    }
     for k in CORE_KINDS {
         match k.kind {
-            "Event" => wants.push(Want::all(k)),
-            "Secret" if related => wants.push(Want { kind: k, metadata_only: true, label_selector: None }),
+            "Event" if related => wants.push(Want::all(k)),
+            "Event" => {}
+            "Secret" if related => wants.push(Want::metadata(k, None)),
             "Node" | "CustomResourceDefinition" | "Secret" => {}
             _ if related => wants.push(Want::all(k)),
             _ => {}

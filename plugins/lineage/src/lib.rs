@@ -47,8 +47,8 @@ pub fn wants() -> Vec<Want> {
         match k.kind {
             "Node" | "CustomResourceDefinition" => {}
             "Secret" => {
-                wants.push(Want { kind: k, metadata_only: true, label_selector: None });
-                wants.push(Want { kind: k, metadata_only: false, label_selector: Some("owner=helm") });
+                wants.push(Want::metadata(k, None));
+                wants.push(Want::labelled(k, "owner=helm"));
             }
             _ => wants.push(Want::all(k)),
         }

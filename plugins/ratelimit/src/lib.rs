@@ -28,14 +28,34 @@ pub const FORMATS: &[Format] = &[Format::Table, Format::Wide, Format::Json, Form
 /// Patch commands shown per credential in tables (json/yaml list all).
 const SHOWN_PATCHES: usize = 5;
 
-/// What flux-ratelimit lists: GitHub-calling Flux kinds, Events (evidence, Provider volume) and
-/// Secrets in full (to tell tokens apart by fingerprint; never printed).
+/// The kinds that call GitHub themselves: their Events carry the rate-limit evidence.
+const SPENDERS: [&str; 2] = ["GitRepository", "ImageUpdateAutomation"];
+
+/// What flux-ratelimit lists first: GitHub-calling Flux kinds, Providers and Alerts, and Secrets
+/// in full (to tell tokens apart by fingerprint; never printed).
 pub fn wants() -> Vec<Want> {
-    ["GitRepository", "ImageUpdateAutomation", "Provider", "Alert", "Event", "Secret"]
+    SPENDERS
         .iter()
+        .chain(&["Provider", "Alert", "Secret"])
         .filter_map(|k| kinds::all().find(|i| i.kind == *k))
         .map(Want::all)
         .collect()
+}
+
+/// Then only the Events it reads: those about the spenders (rate-limit evidence) and about the
+/// kinds Alerts forward to Providers (notification volume); never a cluster's Pod Events.
+pub fn event_wants(snapshot: &kubectl_flux_shared::Snapshot) -> Vec<Want> {
+    let mut about: std::collections::BTreeSet<&'static str> = SPENDERS.into_iter().collect();
+    for alert in snapshot.objects().iter().filter(|o| o.id.kind == "Alert") {
+        for source in alert.at("/spec/eventSources").and_then(|v| v.as_array()).into_iter().flatten() {
+            let kind = source.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+            // Only kinds the suite knows (Flux's own): a static name for the field selector.
+            if let Some(k) = kinds::FLUX_KINDS.iter().find(|k| k.kind == kind) {
+                about.insert(k.kind);
+            }
+        }
+    }
+    about.into_iter().map(Want::events_about).collect()
 }
 
 /// Runs the plugin; returns the exit code.
@@ -138,7 +158,8 @@ fn analyse_cluster(
     if flags.scope.namespace.is_none() {
         flags.scope.all_namespaces = true;
     }
-    let snapshot = source::load(&flags, &wants())?;
+    let events = kinds::all().find(|k| k.kind == "Event").map(Want::all);
+    let snapshot = source::load_staged(&flags, &wants(), events.as_slice(), event_wants)?;
     budget::analyse(&snapshot, args, now).map_err(|m| {
         if m.starts_with("--cost") { Error::usage(m) } else { Error::Malformed { file: "input".into(), message: m } }
     })

@@ -24,11 +24,11 @@ use std::io::Write;
 pub const FORMATS: &[Format] = &[Format::Table, Format::Wide, Format::Json, Format::Yaml, Format::Name, Format::Tsv];
 
 /// What flux-tenants lists from a cluster: every Flux kind, plus Helm storage Secrets
-/// (`owner=helm`) to count the objects each HelmRelease applies.
+/// (`owner=helm`) in full: the objects each HelmRelease applies are in their `data.release`.
 pub fn wants() -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
     if let Some(secret) = kubectl_flux_shared::kinds::find("", "Secret") {
-        wants.push(Want { kind: secret, metadata_only: true, label_selector: Some("owner=helm") });
+        wants.push(Want::labelled(secret, "owner=helm"));
     }
     wants
 }

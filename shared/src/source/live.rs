@@ -281,7 +281,10 @@ impl Cluster {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let query = page_query(want.label_selector, token.as_deref());
+            let mut query = page_query(want.label_selector, token.as_deref());
+            if let Some(kind) = want.involved_kind {
+                query.push_str(&format!("&fieldSelector={}", encode(&format!("involvedObject.kind={kind}"))));
+            }
             let mut page = self.get_json(&format!("{path}?{query}"), accept).await?;
             if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
                 for mut item in page_items {
@@ -352,11 +355,26 @@ fn api_error(call: &str, failure: Failure) -> Error {
 /// kind listed concurrently. A kind whose CRD is not installed is skipped with a note; a kind
 /// the user may not list (403) leaves a note saying what the answer lacks.
 pub fn read(connection: &ConnectionFlags, scope: &ScopeFlags, wants: &[Want]) -> Result<Snapshot> {
+    read_staged(connection, scope, wants, |_| Vec::new())
+}
+
+/// [`read`] in two stages over one connection: `first`, then the kinds `then` asks for after
+/// seeing the first stage's objects (one more discovery-free round of concurrent lists).
+pub fn read_staged(
+    connection: &ConnectionFlags,
+    scope: &ScopeFlags,
+    first: &[Want],
+    then: impl FnOnce(&Snapshot) -> Vec<Want>,
+) -> Result<Snapshot> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Output)?;
     runtime.block_on(async {
         let cluster = connect(connection).await?;
         let namespace = namespace_scope(scope, &cluster);
-        let mut snapshot = read_from(&cluster, namespace.as_deref(), wants).await?;
+        let served = cluster.discover().await?;
+        let mut snapshot = Snapshot::new();
+        list_into(&cluster, &served, namespace.as_deref(), first, &mut snapshot).await?;
+        let more = then(&snapshot);
+        list_into(&cluster, &served, namespace.as_deref(), &more, &mut snapshot).await?;
         snapshot.default_namespace = Some(cluster.default_namespace.clone());
         Ok(snapshot)
     })
@@ -375,6 +393,18 @@ fn namespace_scope(scope: &ScopeFlags, cluster: &Cluster) -> Option<String> {
 pub async fn read_from(cluster: &Cluster, namespace: Option<&str>, wants: &[Want]) -> Result<Snapshot> {
     let served = cluster.discover().await?;
     let mut snapshot = Snapshot::new();
+    list_into(cluster, &served, namespace, wants, &mut snapshot).await?;
+    Ok(snapshot)
+}
+
+/// Lists the wanted kinds concurrently into `snapshot`.
+async fn list_into(
+    cluster: &Cluster,
+    served: &HashMap<(String, String), String>,
+    namespace: Option<&str>,
+    wants: &[Want],
+    snapshot: &mut Snapshot,
+) -> Result<()> {
     let mut jobs = Vec::new();
     for want in wants {
         let k = want.kind;
@@ -390,7 +420,7 @@ pub async fn read_from(cluster: &Cluster, namespace: Option<&str>, wants: &[Want
         let call = format!("list {}/{version} {}", if k.group.is_empty() { "core" } else { k.group }, k.plural);
         match result {
             Ok(items) => {
-                if want.label_selector.is_none() {
+                if want.is_complete() {
                     snapshot.mark_listed(k.group, k.kind);
                 }
                 for item in items {
@@ -407,7 +437,7 @@ pub async fn read_from(cluster: &Cluster, namespace: Option<&str>, wants: &[Want
             Err(failure) => return Err(api_error(&call, failure)),
         }
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 /// Log texts by `pod/container`, and notes about the logs that could not be read.

@@ -16,12 +16,37 @@ pub struct Want {
     pub metadata_only: bool,
     /// A label selector applied to this kind's list (e.g. `owner=helm` for Helm storage).
     pub label_selector: Option<&'static str>,
+    /// For Events: only those about objects of this kind (`fieldSelector=involvedObject.kind=`),
+    /// so a cluster's Pod and Node Events are never transferred. Offline, every Event of the
+    /// files is read: the plugins match Events to their objects either way.
+    pub involved_kind: Option<&'static str>,
 }
 
 impl Want {
     /// Lists every object of a kind in full.
     pub const fn all(kind: &'static KindInfo) -> Self {
-        Want { kind, metadata_only: false, label_selector: None }
+        Want { kind, metadata_only: false, label_selector: None, involved_kind: None }
+    }
+
+    /// Lists only metadata of a kind (`PartialObjectMetadataList`), optionally by label.
+    pub const fn metadata(kind: &'static KindInfo, label_selector: Option<&'static str>) -> Self {
+        Want { kind, metadata_only: true, label_selector, involved_kind: None }
+    }
+
+    /// Lists the objects of a kind that carry a label, in full.
+    pub const fn labelled(kind: &'static KindInfo, label_selector: &'static str) -> Self {
+        Want { kind, metadata_only: false, label_selector: Some(label_selector), involved_kind: None }
+    }
+
+    /// Lists the Events about objects of one kind (`involvedObject.kind`).
+    pub fn events_about(kind: &'static str) -> Self {
+        let event = crate::kinds::find("", "Event").expect("Event is a known kind");
+        Want { kind: event, metadata_only: false, label_selector: None, involved_kind: Some(kind) }
+    }
+
+    /// Whether this lists every object of its kind (no selector).
+    pub fn is_complete(&self) -> bool {
+        self.label_selector.is_none() && self.involved_kind.is_none()
     }
 }
 
@@ -31,8 +56,24 @@ pub fn load(flags: &crate::flags::CommonFlags, wants: &[Want]) -> crate::Result<
     if !flags.input.filenames.is_empty() {
         return offline::read_paths_filtered(&flags.input.filenames, &offline::Filter::wants(wants));
     }
-    let spinner = crate::output::progress::spinner(&format!("listing {} kinds", wants.len()));
-    let result = live::read(&flags.connection, &flags.scope, wants);
+    load_staged(flags, wants, &[], |_| Vec::new())
+}
+
+/// Reads in two stages: `first`, then what `then` asks for once it has seen the first stage
+/// (the Events about the kinds the first stage named, say), over one connection. Offline, the
+/// files are read once, keeping `first` and `offline_also` (what `then` could ask for).
+pub fn load_staged(
+    flags: &crate::flags::CommonFlags,
+    first: &[Want],
+    offline_also: &[Want],
+    then: impl FnOnce(&crate::Snapshot) -> Vec<Want>,
+) -> crate::Result<crate::Snapshot> {
+    if !flags.input.filenames.is_empty() {
+        let all: Vec<Want> = first.iter().chain(offline_also).copied().collect();
+        return offline::read_paths_filtered(&flags.input.filenames, &offline::Filter::wants(&all));
+    }
+    let spinner = crate::output::progress::spinner(&format!("listing {} kinds", first.len()));
+    let result = live::read_staged(&flags.connection, &flags.scope, first, then);
     spinner.finish_and_clear();
     result
 }

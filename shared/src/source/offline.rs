@@ -4,27 +4,36 @@
 
 use crate::error::{Error, Result};
 use crate::object::{Object, split_api_version};
+use crate::selector::Selector;
 use crate::snapshot::Snapshot;
 use crate::source::Want;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
-/// Which objects a reader keeps: every object, or only the kinds a plugin would list from a
-/// cluster (plus kinds the suite does not know, which a cluster read never sees but a snapshot
-/// may hold). Objects of a known kind the plugin does not want are still checked (identity,
-/// syntax) but never built, so a 200,000-Event snapshot costs flux-tenants one scan of the
-/// Events' text, not 200,000 object trees.
+/// Which objects a reader keeps: every object, or what a plugin would list from a cluster (plus
+/// kinds the suite does not know, which a cluster read never sees but a snapshot may hold).
+/// Objects of a known kind the plugin does not want are still checked (identity, syntax) but
+/// never built, so a 200,000-Event snapshot costs flux-tenants one scan of the Events' text, not
+/// 200,000 object trees. Label selectors and metadata-only lists are honoured as the API server
+/// would: a plugin sees the same objects, with the same fields, from a file as from a cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    wanted: Option<HashSet<(&'static str, &'static str)>>,
+    wanted: Option<HashMap<(&'static str, &'static str), Vec<Rule>>>,
+}
+
+/// One list a plugin asks for: which objects of the kind (selector) and how much of them.
+#[derive(Debug, Clone)]
+struct Rule {
+    selector: Option<Selector>,
+    metadata_only: bool,
 }
 
 impl Filter {
@@ -33,17 +42,50 @@ impl Filter {
         Filter { wanted: None }
     }
 
-    /// Keeps the wanted kinds and kinds unknown to the suite.
+    /// Keeps what the wanted lists would return.
     pub fn wants(wants: &[Want]) -> Self {
-        Filter { wanted: Some(wants.iter().map(|w| (w.kind.group, w.kind.kind)).collect()) }
+        let mut wanted: HashMap<(&'static str, &'static str), Vec<Rule>> = HashMap::new();
+        for w in wants {
+            let selector = w.label_selector.map(|s| Selector::parse(s).expect("a plugin's own label selector parses"));
+            // Events by involved kind: offline every Event is kept (plugins match them anyway).
+            wanted
+                .entry((w.kind.group, w.kind.kind))
+                .or_default()
+                .push(Rule { selector, metadata_only: w.metadata_only });
+        }
+        Filter { wanted: Some(wanted) }
     }
 
-    /// Whether objects of this group and kind are kept.
+    /// Whether objects of this group and kind are kept (some of them, at least).
     pub fn keeps(&self, group: &str, kind: &str) -> bool {
         match &self.wanted {
             None => true,
-            Some(wanted) => wanted.contains(&(group, kind)) || crate::kinds::find(group, kind).is_none(),
+            Some(wanted) => wanted.contains_key(&(group, kind)) || crate::kinds::find(group, kind).is_none(),
         }
+    }
+
+    /// The object as the wanted lists would return it: `None` when no list's selector matches
+    /// it, only its identity and metadata when every list matching it is metadata-only.
+    fn admit(&self, mut object: Object) -> Option<Object> {
+        let Some(rules) =
+            self.wanted.as_ref().and_then(|w| w.get(&(object.id.group.as_str(), object.id.kind.as_str())))
+        else {
+            return Some(object);
+        };
+        let matching = rules.iter().filter(|r| r.selector.as_ref().is_none_or(|s| s.matches(&object)));
+        let mut any = false;
+        let mut full = false;
+        for r in matching {
+            any = true;
+            full |= !r.metadata_only;
+        }
+        if !any {
+            return None;
+        }
+        if !full && let Value::Object(map) = &mut object.raw {
+            map.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
+        }
+        Some(object)
     }
 }
 
@@ -353,7 +395,7 @@ fn parse_item(text: &str, filter: &Filter) -> std::result::Result<Parsed, String
         return Err("expected a Kubernetes object".to_string());
     };
     slim(&mut map);
-    Ok(Parsed::Object(Object::from_value(Value::Object(map))?))
+    Ok(filter.admit(Object::from_value(Value::Object(map))?).map_or(Parsed::Skipped, Parsed::Object))
 }
 
 /// Items below this count are parsed on the calling thread.
@@ -547,7 +589,9 @@ fn add_document(doc: Value, snapshot: &mut Snapshot, filter: &Filter) -> std::re
             } else {
                 slim(&mut map);
                 let object = Object::from_value(Value::Object(map))?;
-                if filter.keeps(&object.id.group, &object.id.kind) {
+                if filter.keeps(&object.id.group, &object.id.kind)
+                    && let Some(object) = filter.admit(object)
+                {
                     snapshot.insert(object);
                 }
                 Ok(1)
@@ -703,6 +747,40 @@ mod tests {
         // A file of only unwanted objects is not "no objects".
         let pods = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}"#;
         assert!(read_json(pods, &tenants_filter()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn selectors_and_metadata_only_lists_see_what_the_api_server_would_return() {
+        let secret = crate::kinds::find("", "Secret").unwrap();
+        let items = [
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"plain","namespace":"x"},"data":{"token":"c2VjcmV0"}}"#,
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"helm","namespace":"x","labels":{"owner":"helm"}},"data":{"release":"eA=="}}"#,
+        ];
+        let json = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","));
+        let yaml = format!("# two documents\n{}", items.join("\n---\n"));
+        let names = |s: &Snapshot| s.objects().iter().map(|o| o.id.name.clone()).collect::<Vec<_>>();
+        let read_with = |as_yaml: bool, f: &Filter| {
+            let (name, text) = if as_yaml { ("test.yaml", &yaml) } else { ("test.json", &json) };
+            let mut s = Snapshot::new();
+            read_bytes_filtered(name, text.as_bytes(), &mut s, f).map(|()| s)
+        };
+        for as_yaml in [false, true] {
+            let read_with = |f: &Filter| read_with(as_yaml, f);
+            // A label selector keeps only what it matches, in full.
+            let s = read_with(&Filter::wants(&[Want::labelled(secret, "owner=helm")])).unwrap();
+            assert_eq!(names(&s), ["helm"]);
+            assert_eq!(s.objects()[0].str_at("/data/release"), Some("eA=="));
+            // Metadata only: no data, ever.
+            let s = read_with(&Filter::wants(&[Want::metadata(secret, None)])).unwrap();
+            assert_eq!(names(&s), ["plain", "helm"]);
+            assert!(s.objects().iter().all(|o| o.raw.get("data").is_none()), "{:?}", s.objects());
+            assert_eq!(s.objects()[1].str_at("/metadata/labels/owner"), Some("helm"));
+            // Metadata of all plus the labelled ones in full: the full list wins where both match.
+            let s = read_with(&Filter::wants(&[Want::metadata(secret, None), Want::labelled(secret, "owner=helm")]))
+                .unwrap();
+            assert_eq!(s.objects()[0].raw.get("data"), None);
+            assert_eq!(s.objects()[1].str_at("/data/release"), Some("eA=="));
+        }
     }
 
     #[test]
