@@ -101,9 +101,10 @@ pub struct FleetFlags {
     /// directory; repeatable (offline fleet).
     #[arg(long, value_name = "[NAME=]DIR", global = true)]
     pub cluster_from_dir: Vec<String>,
-    /// How many clusters are asked at once.
-    #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u16).range(1..), global = true)]
-    pub parallel: u16,
+    /// How many clusters are asked at once [default: 64 clusters, as many snapshot
+    /// directories as the machine has CPUs].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub parallel: Option<u16>,
 }
 
 /// Every shared flag, flattened into each plugin's command line.

@@ -103,6 +103,20 @@ pub fn members(flags: &CommonFlags) -> Result<Option<Vec<Member>>> {
     ))
 }
 
+/// Clusters asked at once unless `--parallel` says: asking a cluster is mostly waiting for its
+/// API server, so many at once (a fleet of 50 answers in about the time of its slowest member);
+/// reading snapshot directories is CPU work, so one per CPU.
+pub const DEFAULT_PARALLEL_CLUSTERS: usize = 64;
+
+/// How many members [`ask`] asks at once: `--parallel`, else the default for the fleet's kind.
+pub fn parallelism(flags: &CommonFlags) -> usize {
+    match flags.fleet.parallel {
+        Some(n) => n.into(),
+        None if !flags.fleet.cluster_from_dir.is_empty() => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => DEFAULT_PARALLEL_CLUSTERS,
+    }
+}
+
 /// Asks every member with `ask`, at most `parallel` at a time; the outcomes in member order.
 pub fn ask<T: Send>(members: &[Member], parallel: usize, ask: impl Fn(&Member) -> Result<T> + Sync) -> Vec<Outcome<T>> {
     let next = AtomicUsize::new(0);
@@ -237,5 +251,15 @@ mod tests {
             "fleet: 6 of 7 clusters answered; failed: c4 (kubeconfig: unreachable)"
         );
         assert!(!all_failed(&outcomes));
+    }
+
+    #[test]
+    fn clusters_are_asked_many_at_once_and_snapshots_one_per_cpu() {
+        let mut flags = CommonFlags::default();
+        assert_eq!(parallelism(&flags), DEFAULT_PARALLEL_CLUSTERS);
+        flags.fleet.cluster_from_dir = vec!["a".into()];
+        assert_eq!(parallelism(&flags), std::thread::available_parallelism().unwrap().get());
+        flags.fleet.parallel = Some(3);
+        assert_eq!(parallelism(&flags), 3);
     }
 }

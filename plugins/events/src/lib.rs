@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<u8> {
             (entries, stuck, notes, None, None)
         }
         Some(members) => {
-            let outcomes = fleet::ask(&members, args.common.fleet.parallel.into(), |m| {
+            let outcomes = fleet::ask(&members, fleet::parallelism(&args.common), |m| {
                 timeline_of(&m.flags, &args, now, grep.as_ref())
             });
             if fleet::all_failed(&outcomes) {

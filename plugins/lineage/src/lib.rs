@@ -79,7 +79,7 @@ pub fn run(args: Args) -> Result<u8> {
 /// group the clusters' documents (`--jq` runs on the whole).
 fn fleet_run(args: &Args, format: Format, members: Vec<kubectl_flux_shared::fleet::Member>) -> Result<u8> {
     use kubectl_flux_shared::fleet;
-    let outcomes = fleet::ask(&members, args.common.fleet.parallel.into(), |m| {
+    let outcomes = fleet::ask(&members, fleet::parallelism(&args.common), |m| {
         let mut buf = Vec::new();
         let mut notes = Vec::new();
         let code = answer(args, &m.flags, format, None, &mut buf, &mut notes)?;

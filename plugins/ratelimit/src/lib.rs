@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<u8> {
         None => (analyse_cluster(&args.common, &args, now)?, None),
         Some(members) => {
             let outcomes =
-                fleet::ask(&members, args.common.fleet.parallel.into(), |m| analyse_cluster(&m.flags, &args, now));
+                fleet::ask(&members, fleet::parallelism(&args.common), |m| analyse_cluster(&m.flags, &args, now));
             if let Some(line) = fleet::summary(&outcomes) {
                 eprintln!("{line}");
             }

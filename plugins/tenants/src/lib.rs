@@ -47,7 +47,7 @@ pub fn run(mut args: Args) -> Result<u8> {
     let (report, fleet) = match fleet::members(&args.common)? {
         None => (report_of(&args.common, &args)?, None),
         Some(members) => {
-            let outcomes = fleet::ask(&members, args.common.fleet.parallel.into(), |m| report_of(&m.flags, &args));
+            let outcomes = fleet::ask(&members, fleet::parallelism(&args.common), |m| report_of(&m.flags, &args));
             if let Some(line) = fleet::summary(&outcomes) {
                 eprintln!("{line}");
             }
