@@ -1,5 +1,5 @@
 //! Reading objects from a live cluster: the kubeconfig resolved as kubectl does, one discovery
-//! request, then one paginated list per kind, all kinds concurrently. Never a GET per object.
+//! request, then one list request per kind, all kinds concurrently. Never a GET per object.
 
 use crate::error::{Error, Result};
 use crate::flags::{ConnectionFlags, ScopeFlags};
@@ -281,11 +281,9 @@ impl Cluster {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut query = page_query(want.label_selector, token.as_deref());
-            if let Some(kind) = want.involved_kind {
-                query.push_str(&format!("&fieldSelector={}", encode(&format!("involvedObject.kind={kind}"))));
-            }
-            let mut page = self.get_json(&format!("{path}?{query}"), accept).await?;
+            let query = list_query(want, token.as_deref());
+            let url = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
+            let mut page = self.get_json(&url, accept).await?;
             if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
                 for mut item in page_items {
                     if let Value::Object(map) = &mut item {
@@ -301,6 +299,26 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The query of one list of the live source: the whole kind in one request, without `limit`.
+/// A consistent list without `limit` is served from the API server's watch cache (consistent
+/// reads from cache, KEP-2340, on by default since Kubernetes 1.31), while every further page of
+/// a paginated list is read from etcd, which counts the remaining keys for each page
+/// (`remainingItemCount`): 400 pages of 200,000 Events took 43 s where one request took 4 s
+/// (BENCHMARKS.md). A server that pages anyway sends a continue token, which is followed.
+fn list_query(want: &Want, token: Option<&str>) -> String {
+    let mut query = Vec::new();
+    if let Some(sel) = want.label_selector {
+        query.push(format!("labelSelector={}", encode(sel)));
+    }
+    if let Some(kind) = want.involved_kind {
+        query.push(format!("fieldSelector={}", encode(&format!("involvedObject.kind={kind}"))));
+    }
+    if let Some(t) = token {
+        query.push(format!("continue={}", encode(t)));
+    }
+    query.join("&")
 }
 
 /// The query of one page of a list: `limit` (500 per page), the label selector and the
