@@ -53,9 +53,6 @@ impl Want {
 /// Reads the snapshot a plugin works on: the `-f` files if any were given, else the cluster
 /// (only the wanted kinds). Live reads show a spinner on a terminal's stderr.
 pub fn load(flags: &crate::flags::CommonFlags, wants: &[Want]) -> crate::Result<crate::Snapshot> {
-    if !flags.input.filenames.is_empty() {
-        return offline::read_paths_filtered(&flags.input.filenames, &offline::Filter::wants(wants));
-    }
     load_staged(flags, wants, &[], |_| Vec::new())
 }
 
