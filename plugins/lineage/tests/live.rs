@@ -45,22 +45,6 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind() {
     drop(cluster);
 }
 
-#[test]
-fn the_ten_thousand_app_scenario_finds_its_planted_incidents() {
-    let tmp = tempfile::tempdir().unwrap();
-    devcluster::scale::generate(10_000, 200, 1, tmp.path()).unwrap();
-    let snapshot = tmp.path().join("snapshot.json").display().to_string();
-    let r = run(bin(), &["--cycles", "-f", &snapshot, "-o", "json", "--jq", ".cycles[].objects | join(\" \")"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        "Kustomization/tenant-003/app-00150 Kustomization/tenant-003/app-00151 Kustomization/tenant-003/app-00152\n"
-    );
-    let r = run(bin(), &["--why", "sts/app-00250-cache", "-n", "tenant-005", "-f", &snapshot]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("<- StorageClass fast-ssd NotFound"), "{}", r.stdout);
-}
-
 /// The real controllers make the failures; lineage names their root causes with the controllers'
 /// own words, and a kind the proxy forbids is named as missing rather than guessed at.
 #[test]

@@ -356,14 +356,31 @@ async fn wait_ready(client: &kube::Client, timeout: Duration, dir: &Path) -> Res
             return Ok(());
         }
         if start.elapsed() > timeout {
+            // The caller's temporary directory may vanish with a failing test: the error
+            // carries the end of each controller's log.
+            let tails: String = CONTROLLERS
+                .iter()
+                .map(|c| format!("\n--- {c} (last lines of logs/{c}.log)\n{}", log_tail(dir, c, 15)))
+                .collect();
             bail!(
-                "Flux objects not Ready after {}s: {}; logs in {}",
+                "Flux objects not Ready after {}s: {}; logs in {}{tails}",
                 timeout.as_secs(),
                 waiting.join("; "),
                 dir.join("logs").display()
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The last `n` lines of a controller's log, or why there are none.
+fn log_tail(dir: &Path, name: &str, n: usize) -> String {
+    match std::fs::read_to_string(dir.join("logs").join(format!("{name}.log"))) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(no log: {e})"),
     }
 }
 
