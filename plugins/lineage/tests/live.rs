@@ -30,18 +30,29 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind() {
     let kubeconfig = cluster.kubeconfig.display().to_string();
 
     // Requests: one discovery GET of /apis, then exactly one list of each kind, whatever the
-    // number of objects; never a GET per object.
+    // number of objects, then Events only in the namespaces of the answer; never a GET per
+    // object.
     let before = requests(&cluster);
     let r = run(bin(), &["--why", "ks/userapp", "-n", "flux-system", "--kubeconfig", &kubeconfig]);
     assert_eq!(r.code, 0);
     let delta = request_delta(&before, &requests(&cluster));
     let gets: Vec<_> = delta.iter().filter(|((verb, _, _), _)| verb == "get").collect();
     assert_eq!(gets, [(&("get".to_string(), "/apis".to_string(), String::new()), &1)], "{delta:?}");
-    let lists: Vec<_> = delta.iter().filter(|((verb, _, _), _)| verb == "list").collect();
+    let lists: Vec<_> =
+        delta.iter().filter(|((verb, resource, _), _)| verb == "list" && resource != "events").collect();
     // Secrets are listed twice: metadata only, and the Helm storage Secrets (owner=helm) in full.
     assert!(lists.iter().all(|((_, resource, _), n)| **n == if resource == "secrets" { 2 } else { 1 }), "{delta:?}");
+    assert!(lists.iter().all(|((_, _, namespace), _)| namespace.is_empty()), "cluster-wide lists: {delta:?}");
     assert_eq!(lists.len(), kubectl_flux_lineage::wants().len() - 1, "{delta:?}");
-    assert_eq!(delta.len(), lists.len() + 1, "only discovery and lists: {delta:?}");
+    let events: Vec<_> = delta.iter().filter(|((_, resource, _), _)| resource == "events").collect();
+    // The chain runs through flux-system and userapp to a StorageClass, whose Events are
+    // recorded in default.
+    assert_eq!(
+        events.iter().map(|((verb, _, namespace), n)| (verb.as_str(), namespace.as_str(), **n)).collect::<Vec<_>>(),
+        [("list", "default", 1), ("list", "flux-system", 1), ("list", "userapp", 1)],
+        "{delta:?}"
+    );
+    assert_eq!(delta.len(), lists.len() + events.len() + 1, "only discovery and lists: {delta:?}");
     drop(cluster);
 }
 

@@ -267,6 +267,7 @@ impl Cluster {
         namespace: Option<&str>,
     ) -> std::result::Result<Vec<Value>, Failure> {
         let k = want.kind;
+        let namespace = want.namespace.as_deref().or(namespace);
         let api_version = if k.group.is_empty() { version.to_string() } else { format!("{}/{version}", k.group) };
         let base = if k.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{api_version}") };
         let path = match namespace {
@@ -390,10 +391,10 @@ pub fn read_staged(
         let namespace = namespace_scope(scope, &cluster);
         let served = cluster.discover().await?;
         let mut snapshot = Snapshot::new();
+        snapshot.default_namespace = Some(cluster.default_namespace.clone());
         list_into(&cluster, &served, namespace.as_deref(), first, &mut snapshot).await?;
         let more = then(&snapshot);
         list_into(&cluster, &served, namespace.as_deref(), &more, &mut snapshot).await?;
-        snapshot.default_namespace = Some(cluster.default_namespace.clone());
         Ok(snapshot)
     })
 }
@@ -435,7 +436,11 @@ async fn list_into(
     }
     for (want, version, result) in futures::future::join_all(jobs).await {
         let k = want.kind;
-        let call = format!("list {}/{version} {}", if k.group.is_empty() { "core" } else { k.group }, k.plural);
+        let group = if k.group.is_empty() { "core" } else { k.group };
+        let call = match &want.namespace {
+            Some(ns) => format!("list {group}/{version} {} in {ns}", k.plural),
+            None => format!("list {group}/{version} {}", k.plural),
+        };
         match result {
             Ok(items) => {
                 if want.is_complete() {

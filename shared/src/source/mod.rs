@@ -6,8 +6,8 @@ pub mod offline;
 
 use crate::kinds::KindInfo;
 
-/// What a plugin needs listed from a cluster: one entry per kind.
-#[derive(Debug, Clone, Copy)]
+/// What a plugin needs listed from a cluster: one entry per kind (or per kind and namespace).
+#[derive(Debug, Clone)]
 pub struct Want {
     /// The kind.
     pub kind: &'static KindInfo,
@@ -20,33 +20,42 @@ pub struct Want {
     /// so a cluster's Pod and Node Events are never transferred. Offline, every Event of the
     /// files is read: the plugins match Events to their objects either way.
     pub involved_kind: Option<&'static str>,
+    /// Only the objects in this namespace (whatever `-n`/`-A` say): flux-lineage lists Events
+    /// in the namespaces its answer shows. Offline, the files' objects of every namespace are
+    /// read.
+    pub namespace: Option<String>,
 }
 
 impl Want {
     /// Lists every object of a kind in full.
     pub const fn all(kind: &'static KindInfo) -> Self {
-        Want { kind, metadata_only: false, label_selector: None, involved_kind: None }
+        Want { kind, metadata_only: false, label_selector: None, involved_kind: None, namespace: None }
     }
 
     /// Lists only metadata of a kind (`PartialObjectMetadataList`), optionally by label.
     pub const fn metadata(kind: &'static KindInfo, label_selector: Option<&'static str>) -> Self {
-        Want { kind, metadata_only: true, label_selector, involved_kind: None }
+        Want { kind, metadata_only: true, label_selector, involved_kind: None, namespace: None }
     }
 
     /// Lists the objects of a kind that carry a label, in full.
     pub const fn labelled(kind: &'static KindInfo, label_selector: &'static str) -> Self {
-        Want { kind, metadata_only: false, label_selector: Some(label_selector), involved_kind: None }
+        Want { kind, metadata_only: false, label_selector: Some(label_selector), involved_kind: None, namespace: None }
     }
 
     /// Lists the Events about objects of one kind (`involvedObject.kind`).
     pub fn events_about(kind: &'static str) -> Self {
         let event = crate::kinds::find("", "Event").expect("Event is a known kind");
-        Want { kind: event, metadata_only: false, label_selector: None, involved_kind: Some(kind) }
+        Want { kind: event, metadata_only: false, label_selector: None, involved_kind: Some(kind), namespace: None }
     }
 
-    /// Whether this lists every object of its kind (no selector).
+    /// The same list, in one namespace only.
+    pub fn in_namespace(self, namespace: &str) -> Self {
+        Want { namespace: Some(namespace.to_string()), ..self }
+    }
+
+    /// Whether this lists every object of its kind (no selector, every namespace).
     pub fn is_complete(&self) -> bool {
-        self.label_selector.is_none() && self.involved_kind.is_none()
+        self.label_selector.is_none() && self.involved_kind.is_none() && self.namespace.is_none()
     }
 }
 
@@ -66,7 +75,7 @@ pub fn load_staged(
     then: impl FnOnce(&crate::Snapshot) -> Vec<Want>,
 ) -> crate::Result<crate::Snapshot> {
     if !flags.input.filenames.is_empty() {
-        let all: Vec<Want> = first.iter().chain(offline_also).copied().collect();
+        let all: Vec<Want> = first.iter().chain(offline_also).cloned().collect();
         return offline::read_paths_filtered(&flags.input.filenames, &offline::Filter::wants(&all));
     }
     let spinner = crate::output::progress::spinner(&format!("listing {} kinds", first.len()));
