@@ -8,10 +8,14 @@ use crate::flux;
 use crate::health::{self, Health};
 use crate::kinds::{self, HELM_GROUP, KUSTOMIZE_GROUP};
 use crate::object::{Object, ObjectRef, split_api_version};
+use crate::snapshot::FastMap;
 use crate::snapshot::Snapshot;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+/// A set of node pairs, hashed as cheaply as [`FastMap`] keys.
+type PairSet = HashSet<(usize, usize), foldhash::fast::RandomState>;
 
 /// Why two objects are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -183,7 +187,7 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Edges.
     pub edges: Vec<Edge>,
-    index: HashMap<ObjectRef, usize>,
+    index: FastMap<ObjectRef, usize>,
     out: Vec<Vec<usize>>,
     inc: Vec<Vec<usize>>,
     /// Problems found while building (an undecodable Helm release, say).
@@ -200,11 +204,12 @@ impl Graph {
             }
         }
         let objs: Vec<&Object> = snapshot.objects().iter().filter(|o| o.id.kind != "Event").collect();
+        let releases = crate::helm::Releases::index(snapshot);
         for obj in &objs {
-            g.add_flux_edges(snapshot, obj);
+            g.add_flux_edges(snapshot, &releases, obj);
             g.add_kube_edges(snapshot, obj);
         }
-        let listed: HashSet<(usize, usize)> = g
+        let listed: PairSet = g
             .edges
             .iter()
             .filter(|e| matches!(e.relation, Relation::Inventory | Relation::HelmManifest))
@@ -273,7 +278,7 @@ impl Graph {
         self.edges.push(Edge { from, to, relation, optional });
     }
 
-    fn add_flux_edges(&mut self, snapshot: &Snapshot, obj: &Object) {
+    fn add_flux_edges(&mut self, snapshot: &Snapshot, releases: &crate::helm::Releases, obj: &Object) {
         if !kinds::is_flux_group(&obj.id.group) {
             return;
         }
@@ -313,7 +318,7 @@ impl Graph {
             }
         }
         if id.group == HELM_GROUP {
-            match crate::helm::release_objects(snapshot, obj) {
+            match releases.objects(obj) {
                 Ok(entries) => {
                     for entry in entries {
                         self.edge(snapshot, id, entry, Relation::HelmManifest, false);
@@ -433,7 +438,7 @@ impl Graph {
 
     /// Objects labelled as applied by a Kustomization or installed by a HelmRelease that the
     /// manager's inventory does not list: a state-corruption finding, still drawn as managed.
-    fn add_label_edges(&mut self, snapshot: &Snapshot, obj: &Object, listed: &HashSet<(usize, usize)>) {
+    fn add_label_edges(&mut self, snapshot: &Snapshot, obj: &Object, listed: &PairSet) {
         for (group, kind, prefix) in [
             (KUSTOMIZE_GROUP, "Kustomization", "kustomize.toolkit.fluxcd.io"),
             (HELM_GROUP, "HelmRelease", "helm.toolkit.fluxcd.io"),

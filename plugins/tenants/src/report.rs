@@ -106,10 +106,11 @@ pub fn build(snapshot: &Snapshot, args: &Args) -> Result<Report, String> {
         |o: &Object| o.label(&args.tenant_label).map(str::to_string).unwrap_or_else(|| o.id.namespace.clone());
     let mut tenants: BTreeMap<String, Tenant> = BTreeMap::new();
     let mut loads = Vec::new();
+    let releases = kubectl_flux_shared::helm::Releases::index(snapshot);
     for obj in &flux_objects {
         let applied = match obj.id.group.as_str() {
             KUSTOMIZE_GROUP => flux::inventory(obj).len(),
-            HELM_GROUP => kubectl_flux_shared::helm::release_objects(snapshot, obj).map(|o| o.len()).unwrap_or(0),
+            HELM_GROUP => releases.objects(obj).map(|o| o.len()).unwrap_or(0),
             _ => 0,
         };
         loads.push(load::of(obj, tenant_of(obj), applied)?);
