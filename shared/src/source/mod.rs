@@ -67,7 +67,9 @@ pub fn load(flags: &crate::flags::CommonFlags, wants: &[Want]) -> crate::Result<
 
 /// Reads in two stages: `first`, then what `then` asks for once it has seen the first stage
 /// (the Events about the kinds the first stage named, say), over one connection. Offline, the
-/// files are read once, keeping `first` and `offline_also` (what `then` could ask for).
+/// first pass over the files keeps `first` and `offline_also`; the files are read a second time
+/// only for what `then` asks and `offline_also` does not cover (Events in a few namespaces, when
+/// building every Event of the files would cost more than a second pass).
 pub fn load_staged(
     flags: &crate::flags::CommonFlags,
     first: &[Want],
@@ -76,10 +78,23 @@ pub fn load_staged(
 ) -> crate::Result<crate::Snapshot> {
     if !flags.input.filenames.is_empty() {
         let all: Vec<Want> = first.iter().chain(offline_also).cloned().collect();
-        return offline::read_paths_filtered(&flags.input.filenames, &offline::Filter::wants(&all));
+        return offline::read_paths_staged(&flags.input.filenames, &offline::Filter::wants(&all), |snapshot| {
+            let more: Vec<Want> = then(snapshot).into_iter().filter(|w| !covers(offline_also, w)).collect();
+            (!more.is_empty()).then(|| offline::Filter::wants_only(&more))
+        });
     }
     let spinner = crate::output::progress::spinner(&format!("listing {} kinds", first.len()));
     let result = live::read_staged(&flags.connection, &flags.scope, first, then);
     spinner.finish_and_clear();
     result
+}
+
+/// Whether one of `read` returns every object `want` asks for, with as many fields.
+fn covers(read: &[Want], want: &Want) -> bool {
+    read.iter().any(|r| {
+        r.kind.group == want.kind.group
+            && r.kind.kind == want.kind.kind
+            && r.is_complete()
+            && (want.metadata_only || !r.metadata_only)
+    })
 }

@@ -27,40 +27,68 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     wanted: Option<HashMap<(&'static str, &'static str), Vec<Rule>>>,
+    /// Whether objects of kinds the suite does not know are kept (not in a later stage: the
+    /// first one kept them already).
+    unknown_kinds: bool,
 }
 
-/// One list a plugin asks for: which objects of the kind (selector) and how much of them.
+/// One list a plugin asks for: which objects of the kind (selector, namespace) and how much of
+/// them.
 #[derive(Debug, Clone)]
 struct Rule {
     selector: Option<Selector>,
     metadata_only: bool,
+    namespace: Option<String>,
+}
+
+impl Rule {
+    fn allows_namespace(&self, namespace: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|ns| ns == namespace)
+    }
 }
 
 impl Filter {
     /// Keeps every object.
     pub fn all() -> Self {
-        Filter { wanted: None }
+        Filter { wanted: None, unknown_kinds: true }
     }
 
-    /// Keeps what the wanted lists would return.
+    /// Keeps what the wanted lists would return, and objects of kinds the suite does not know.
     pub fn wants(wants: &[Want]) -> Self {
         let mut wanted: HashMap<(&'static str, &'static str), Vec<Rule>> = HashMap::new();
         for w in wants {
             let selector = w.label_selector.map(|s| Selector::parse(s).expect("a plugin's own label selector parses"));
             // Events by involved kind: offline every Event is kept (plugins match them anyway).
-            wanted
-                .entry((w.kind.group, w.kind.kind))
-                .or_default()
-                .push(Rule { selector, metadata_only: w.metadata_only });
+            wanted.entry((w.kind.group, w.kind.kind)).or_default().push(Rule {
+                selector,
+                metadata_only: w.metadata_only,
+                namespace: w.namespace.clone(),
+            });
         }
-        Filter { wanted: Some(wanted) }
+        Filter { wanted: Some(wanted), unknown_kinds: true }
+    }
+
+    /// Keeps what the wanted lists would return, and nothing of kinds the suite does not know:
+    /// a later stage of a read whose first stage kept those.
+    pub fn wants_only(wants: &[Want]) -> Self {
+        Filter { unknown_kinds: false, ..Filter::wants(wants) }
     }
 
     /// Whether objects of this group and kind are kept (some of them, at least).
     pub fn keeps(&self, group: &str, kind: &str) -> bool {
         match &self.wanted {
             None => true,
-            Some(wanted) => wanted.contains_key(&(group, kind)) || crate::kinds::find(group, kind).is_none(),
+            Some(wanted) => {
+                wanted.contains_key(&(group, kind)) || (self.unknown_kinds && crate::kinds::find(group, kind).is_none())
+            }
+        }
+    }
+
+    /// Whether objects of this group and kind in this namespace are kept (some of them).
+    fn keeps_in(&self, group: &str, kind: &str, namespace: &str) -> bool {
+        match self.wanted.as_ref().and_then(|w| w.get(&(group, kind))) {
+            Some(rules) => rules.iter().any(|r| r.allows_namespace(namespace)),
+            None => self.keeps(group, kind),
         }
     }
 
@@ -72,7 +100,9 @@ impl Filter {
         else {
             return Some(object);
         };
-        let matching = rules.iter().filter(|r| r.selector.as_ref().is_none_or(|s| s.matches(&object)));
+        let matching = rules.iter().filter(|r| {
+            r.allows_namespace(&object.id.namespace) && r.selector.as_ref().is_none_or(|s| s.matches(&object))
+        });
         let mut any = false;
         let mut full = false;
         for r in matching {
@@ -96,25 +126,56 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Snapshot> {
 
 /// Reads every path (files, directories, `-`) into one snapshot, keeping what `filter` keeps.
 pub fn read_paths_filtered(paths: &[PathBuf], filter: &Filter) -> Result<Snapshot> {
+    read_paths_staged(paths, filter, |_| None)
+}
+
+/// Reads every path keeping what `first` keeps, then, when `then` asks for more after seeing
+/// those objects, reads the paths again keeping what its filter keeps: the objects of a large
+/// kind (Events) an answer needs only a few of are never built. Standard input is read once and
+/// kept for the second pass.
+pub fn read_paths_staged(
+    paths: &[PathBuf],
+    first: &Filter,
+    then: impl FnOnce(&Snapshot) -> Option<Filter>,
+) -> Result<Snapshot> {
     let mut snapshot = Snapshot::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|source| Error::Read { path: path.clone(), source })?;
-            check_size("-", bytes.len() as u64)?;
-            read_bytes_filtered("-", &bytes, &mut snapshot, filter)?;
-        } else if path.is_dir() {
-            for file in files_in(path)? {
-                read_file(&file, &mut snapshot, filter)?;
-            }
-        } else {
-            read_file(path, &mut snapshot, filter)?;
-        }
+    let mut stdin = None;
+    read_paths_into(paths, first, &mut stdin, &mut snapshot)?;
+    if let Some(more) = then(&snapshot) {
+        read_paths_into(paths, &more, &mut stdin, &mut snapshot)?;
     }
     Ok(snapshot)
+}
+
+/// Reads every path into `snapshot`; standard input's bytes are read into `stdin` the first
+/// time and taken from there after.
+fn read_paths_into(
+    paths: &[PathBuf],
+    filter: &Filter,
+    stdin: &mut Option<Vec<u8>>,
+    snapshot: &mut Snapshot,
+) -> Result<()> {
+    for path in paths {
+        if path.as_os_str() == "-" {
+            if stdin.is_none() {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .take(MAX_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| Error::Read { path: path.clone(), source })?;
+                check_size("-", bytes.len() as u64)?;
+                *stdin = Some(bytes);
+            }
+            read_bytes_filtered("-", stdin.as_deref().unwrap_or_default(), snapshot, filter)?;
+        } else if path.is_dir() {
+            for file in files_in(path)? {
+                read_file(&file, snapshot, filter)?;
+            }
+        } else {
+            read_file(path, snapshot, filter)?;
+        }
+    }
+    Ok(())
 }
 
 /// The snapshot files below a directory: `.json`, `.yaml` and `.yml`, recursively, sorted, hidden
@@ -229,6 +290,7 @@ struct Peek<'a> {
     kind: Option<Cow<'a, str>>,
     metadata: bool,
     name: bool,
+    namespace: Option<Cow<'a, str>>,
     items: bool,
 }
 
@@ -249,7 +311,8 @@ impl<'de> serde::Deserialize<'de> for Peek<'de> {
                         "kind" => peek.kind = map.next_value::<MaybeStr<'de>>()?.0,
                         "metadata" => {
                             peek.metadata = true;
-                            peek.name = map.next_value::<HasName>()?.0;
+                            let meta = map.next_value::<Meta<'de>>()?;
+                            (peek.name, peek.namespace) = (meta.name, meta.namespace);
                         }
                         "items" => {
                             peek.items = true;
@@ -318,49 +381,56 @@ impl<'de> serde::Deserialize<'de> for MaybeStr<'de> {
     }
 }
 
-/// Whether a `metadata` value is an object with a string `name`.
-struct HasName(bool);
+/// What the identity needs of a `metadata` value: whether it is an object with a string `name`,
+/// and its string `namespace` if any.
+#[derive(Default)]
+struct Meta<'a> {
+    name: bool,
+    namespace: Option<Cow<'a, str>>,
+}
 
-impl<'de> serde::Deserialize<'de> for HasName {
+impl<'de> serde::Deserialize<'de> for Meta<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = HasName;
+            type Value = Meta<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("any value")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<HasName, A::Error> {
-                let mut name = false;
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Meta<'de>, A::Error> {
+                let mut meta = Meta::default();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "name" {
-                        name = map.next_value::<MaybeStr<'de>>()?.0.is_some();
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                    match key.as_ref() {
+                        "name" => meta.name = map.next_value::<MaybeStr<'de>>()?.0.is_some(),
+                        "namespace" => meta.namespace = map.next_value::<MaybeStr<'de>>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
-                Ok(HasName(name))
+                Ok(meta)
             }
-            fn visit_bool<E>(self, _: bool) -> std::result::Result<HasName, E> {
-                Ok(HasName(false))
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Meta<'de>, E> {
+                Ok(Meta::default())
             }
-            fn visit_i64<E>(self, _: i64) -> std::result::Result<HasName, E> {
-                Ok(HasName(false))
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Meta<'de>, E> {
+                Ok(Meta::default())
             }
-            fn visit_u64<E>(self, _: u64) -> std::result::Result<HasName, E> {
-                Ok(HasName(false))
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Meta<'de>, E> {
+                Ok(Meta::default())
             }
-            fn visit_f64<E>(self, _: f64) -> std::result::Result<HasName, E> {
-                Ok(HasName(false))
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Meta<'de>, E> {
+                Ok(Meta::default())
             }
-            fn visit_str<E>(self, _: &str) -> std::result::Result<HasName, E> {
-                Ok(HasName(false))
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Meta<'de>, E> {
+                Ok(Meta::default())
             }
-            fn visit_unit<E>(self) -> std::result::Result<HasName, E> {
-                Ok(HasName(false))
+            fn visit_unit<E>(self) -> std::result::Result<Meta<'de>, E> {
+                Ok(Meta::default())
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<HasName, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Meta<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(HasName(false))
+                Ok(Meta::default())
             }
         }
         d.deserialize_any(V)
@@ -388,7 +458,7 @@ fn parse_item(text: &str, filter: &Filter) -> std::result::Result<Parsed, String
         return Err(format!("{kind} has no metadata.name"));
     }
     let (group, _) = split_api_version(&api_version);
-    if !filter.keeps(group, &kind) {
+    if !filter.keeps_in(group, &kind, peek.namespace.as_deref().unwrap_or("")) {
         return Ok(Parsed::Skipped);
     }
     let Value::Object(mut map) = serde_json::from_str(text).map_err(json)? else {
@@ -780,6 +850,43 @@ mod tests {
                 .unwrap();
             assert_eq!(s.objects()[0].raw.get("data"), None);
             assert_eq!(s.objects()[1].str_at("/data/release"), Some("eA=="));
+        }
+    }
+
+    #[test]
+    fn a_second_stage_reads_only_what_the_first_stage_asked_for() {
+        let event = crate::kinds::find("", "Event").unwrap();
+        let cm = crate::kinds::find("", "ConfigMap").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let items = [
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"apps"}}"#,
+            r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e1","namespace":"apps"},"involvedObject":{"kind":"ConfigMap","namespace":"apps","name":"settings"}}"#,
+            r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e2","namespace":"shop"},"involvedObject":{"kind":"Pod","namespace":"shop","name":"web"}}"#,
+            r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"apps"}}"#,
+        ];
+        let json = dir.path().join("snapshot.json");
+        std::fs::write(&json, format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","))).unwrap();
+        let yaml = dir.path().join("snapshot.yaml");
+        std::fs::write(&yaml, format!("# documents\n{}", items.join("\n---\n"))).unwrap();
+        let names = |s: &Snapshot| s.objects().iter().map(|o| o.id.name.clone()).collect::<Vec<_>>();
+        for path in [json, yaml] {
+            let paths = [path.clone()];
+            let mut seen = Vec::new();
+            let s = read_paths_staged(&paths, &Filter::wants(&[Want::all(cm)]), |first| {
+                // The first stage built no Event; the unknown Widget is kept.
+                seen = names(first);
+                let namespaces: Vec<Want> =
+                    first.of_kind("", "ConfigMap").map(|c| Want::all(event).in_namespace(&c.id.namespace)).collect();
+                Some(Filter::wants_only(&namespaces))
+            })
+            .unwrap();
+            assert_eq!(seen, ["settings", "w"], "{}", path.display());
+            // The second stage adds only the Event in apps.
+            assert_eq!(names(&s), ["settings", "w", "e1"], "{}", path.display());
+            assert_eq!(s.events_for(&crate::ObjectRef::new("", "ConfigMap", "apps", "settings")).count(), 1);
+            // No second stage: one pass.
+            let s = read_paths_staged(&paths, &Filter::wants(&[Want::all(cm)]), |_| None).unwrap();
+            assert_eq!(names(&s), ["settings", "w"]);
         }
     }
 
