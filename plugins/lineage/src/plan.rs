@@ -6,7 +6,6 @@ use crate::cycles::{self, Cycle};
 use crate::traverse::{self, Direction, Line};
 use crate::why::{self, Chain};
 use kubectl_flux_shared::graph::Graph;
-use kubectl_flux_shared::kinds;
 use kubectl_flux_shared::source::Want;
 use std::collections::BTreeSet;
 
@@ -78,7 +77,7 @@ impl Plan {
     /// recorded in `default` (client-go's `tools/record` and `tools/events` recorders put them
     /// there when the object has no namespace).
     pub fn event_wants(&self, graph: &Graph) -> Vec<Want> {
-        let event = Want::all(kinds::find("", "Event").expect("Event is a known kind"));
+        let event = Want::events();
         let namespaces: BTreeSet<&str> = self
             .nodes()
             .into_iter()

@@ -158,8 +158,7 @@ fn analyse_cluster(
     if flags.scope.namespace.is_none() {
         flags.scope.all_namespaces = true;
     }
-    let events = kinds::find("", "Event").map(Want::all);
-    let snapshot = source::load_staged(&flags, &wants(), events.as_slice(), event_wants)?;
+    let snapshot = source::load_staged(&flags, &wants(), &[Want::events()], event_wants)?;
     budget::analyse(&snapshot, args, now).map_err(|m| {
         if m.starts_with("--cost") { Error::usage(m) } else { Error::Malformed { file: "input".into(), message: m } }
     })

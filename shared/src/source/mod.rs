@@ -21,8 +21,8 @@ pub struct Want {
     /// files is read: the plugins match Events to their objects either way.
     pub involved_kind: Option<&'static str>,
     /// Only the objects in this namespace (whatever `-n`/`-A` say): flux-lineage lists Events
-    /// in the namespaces its answer shows. Offline, the files' objects of every namespace are
-    /// read.
+    /// in the namespaces its answer shows. Offline, the files' objects of other namespaces are
+    /// passed over, as the API server would.
     pub namespace: Option<String>,
 }
 
@@ -42,10 +42,14 @@ impl Want {
         Want { kind, metadata_only: false, label_selector: Some(label_selector), involved_kind: None, namespace: None }
     }
 
+    /// Lists every Event (core/v1).
+    pub fn events() -> Self {
+        Want::all(crate::kinds::find("", "Event").expect("Event is a known kind"))
+    }
+
     /// Lists the Events about objects of one kind (`involvedObject.kind`).
     pub fn events_about(kind: &'static str) -> Self {
-        let event = crate::kinds::find("", "Event").expect("Event is a known kind");
-        Want { kind: event, metadata_only: false, label_selector: None, involved_kind: Some(kind), namespace: None }
+        Want { involved_kind: Some(kind), ..Want::events() }
     }
 
     /// The same list, in one namespace only.
