@@ -86,9 +86,11 @@ pub fn is_flux_group(group: &str) -> bool {
     group.ends_with(".toolkit.fluxcd.io")
 }
 
-/// Looks a kind up by group and kind.
+/// Looks a kind up by group and kind (a hash lookup: readers ask once per object they read).
 pub fn find(group: &str, kind: &str) -> Option<&'static KindInfo> {
-    all().find(|k| k.group == group && k.kind == kind)
+    static INDEX: std::sync::LazyLock<crate::snapshot::FastMap<(&str, &str), &KindInfo>> =
+        std::sync::LazyLock::new(|| all().map(|k| ((k.group, k.kind), k)).collect());
+    INDEX.get(&(group, kind)).copied()
 }
 
 /// Resolves what a user typed (`ks`, `kustomization`, `kustomizations`,
@@ -118,5 +120,14 @@ mod tests {
         assert_eq!(resolve("pvc").unwrap().kind, "PersistentVolumeClaim");
         assert!(resolve("gitrepositories.apps").is_none());
         assert!(resolve("banana").is_none());
+    }
+
+    #[test]
+    fn finds_every_kind_by_group_and_kind_only() {
+        for k in all() {
+            assert_eq!(find(k.group, k.kind), Some(k));
+        }
+        assert_eq!(find("apps", "Pod"), None);
+        assert_eq!(find("", "Deployment"), None);
     }
 }
