@@ -158,7 +158,10 @@ fn analyse_cluster(
     if flags.scope.namespace.is_none() {
         flags.scope.all_namespaces = true;
     }
-    let snapshot = source::load_staged(&flags, &wants(), &[Want::events()], event_wants)?;
+    // Offline, the Events about the spenders are read in the first pass over the files; a
+    // second pass only when Alerts forward Events of other kinds.
+    let spender_events: Vec<Want> = SPENDERS.into_iter().map(Want::events_about).collect();
+    let snapshot = source::load_staged(&flags, &wants(), &spender_events, event_wants)?;
     budget::analyse(&snapshot, args, now).map_err(|m| {
         if m.starts_with("--cost") { Error::usage(m) } else { Error::Malformed { file: "input".into(), message: m } }
     })

@@ -17,8 +17,8 @@ pub struct Want {
     /// A label selector applied to this kind's list (e.g. `owner=helm` for Helm storage).
     pub label_selector: Option<&'static str>,
     /// For Events: only those about objects of this kind (`fieldSelector=involvedObject.kind=`),
-    /// so a cluster's Pod and Node Events are never transferred. Offline, every Event of the
-    /// files is read: the plugins match Events to their objects either way.
+    /// so a cluster's Pod and Node Events are never transferred. Offline, the files' other
+    /// Events are passed over before they are built, as the API server would.
     pub involved_kind: Option<&'static str>,
     /// Only the objects in this namespace (whatever `-n`/`-A` say): flux-lineage lists Events
     /// in the namespaces its answer shows. Offline, the files' objects of other namespaces are
@@ -93,12 +93,44 @@ pub fn load_staged(
     result
 }
 
-/// Whether one of `read` returns every object `want` asks for, with as many fields.
+/// Whether one of `read` returns every object `want` asks for, with as many fields: a list of
+/// the same kind, each of whose restrictions (selector, involved kind, namespace) `want` has too.
 fn covers(read: &[Want], want: &Want) -> bool {
+    fn within<T: PartialEq>(read: &Option<T>, want: &Option<T>) -> bool {
+        read.is_none() || read == want
+    }
     read.iter().any(|r| {
         r.kind.group == want.kind.group
             && r.kind.kind == want.kind.kind
-            && r.is_complete()
+            && within(&r.label_selector, &want.label_selector)
+            && within(&r.involved_kind, &want.involved_kind)
+            && within(&r.namespace, &want.namespace)
             && (want.metadata_only || !r.metadata_only)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_covers_what_it_returns_in_full() {
+        let event = crate::kinds::find("", "Event").unwrap();
+        let secret = crate::kinds::find("", "Secret").unwrap();
+        let about_git = Want::events_about("GitRepository");
+        // Every Event covers any Event list; Events about one kind cover only that kind's.
+        assert!(covers(&[Want::events()], &about_git));
+        assert!(covers(&[Want::events()], &Want::events().in_namespace("apps")));
+        assert!(covers(std::slice::from_ref(&about_git), &about_git));
+        assert!(covers(std::slice::from_ref(&about_git), &about_git.clone().in_namespace("apps")));
+        assert!(!covers(std::slice::from_ref(&about_git), &Want::events_about("Alert")));
+        assert!(!covers(std::slice::from_ref(&about_git), &Want::events()));
+        assert!(!covers(&[Want::events().in_namespace("apps")], &Want::events().in_namespace("shop")));
+        assert!(!covers(&[Want::all(event)], &Want::all(secret)));
+        // Metadata covers metadata only; a label selector only the same selector.
+        assert!(covers(&[Want::all(secret)], &Want::metadata(secret, None)));
+        assert!(!covers(&[Want::metadata(secret, None)], &Want::all(secret)));
+        assert!(covers(&[Want::labelled(secret, "owner=helm")], &Want::labelled(secret, "owner=helm")));
+        assert!(!covers(&[Want::labelled(secret, "owner=helm")], &Want::all(secret)));
+    }
 }
