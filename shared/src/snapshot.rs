@@ -3,6 +3,7 @@
 use crate::object::{Object, ObjectRef};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by the plugins' `main`: the process ends right after the answer, so a snapshot is left to
@@ -49,17 +50,24 @@ impl Snapshot {
 
     /// Adds an object; a later copy of the same object replaces an earlier one.
     pub fn insert(&mut self, object: Object) {
-        self.listed_kinds.insert((object.id.group.clone(), object.id.kind.clone()));
         if let Some(&i) = self.index.get(&object.id) {
             self.objects[i] = object;
             return;
         }
         let i = self.objects.len();
         let is_event = object.id.kind == "Event" && matches!(object.id.group.as_str(), "" | "events.k8s.io");
-        if let Some(key) = event_subject(&object.raw).filter(|_| is_event) {
+        if is_event && let Some(key) = event_subject(&object.raw) {
             self.events.entry(key).or_default().push(i);
         }
-        self.by_kind.entry((object.id.group.clone(), object.id.kind.clone())).or_default().push(i);
+        // The kind is recorded as listed with its first object (one copy of its name per kind,
+        // not per object).
+        match self.by_kind.entry((object.id.group.clone(), object.id.kind.clone())) {
+            Entry::Occupied(mut list) => list.get_mut().push(i),
+            Entry::Vacant(list) => {
+                self.listed_kinds.insert(list.key().clone());
+                list.insert(vec![i]);
+            }
+        }
         self.index.insert(object.id.clone(), i);
         self.objects.push(object);
     }
