@@ -313,8 +313,14 @@ fn list_query(want: &Want, token: Option<&str>) -> String {
     if let Some(sel) = want.label_selector {
         query.push(format!("labelSelector={}", encode(sel)));
     }
-    if let Some(kind) = want.involved_kind {
-        query.push(format!("fieldSelector={}", encode(&format!("involvedObject.kind={kind}"))));
+    let fields: Vec<String> = want
+        .involved_kind
+        .map(|kind| format!("involvedObject.kind={kind}"))
+        .into_iter()
+        .chain(want.involved_kind_not.iter().map(|kind| format!("involvedObject.kind!={kind}")))
+        .collect();
+    if !fields.is_empty() {
+        query.push(format!("fieldSelector={}", encode(&fields.join(","))));
     }
     if let Some(t) = token {
         query.push(format!("continue={}", encode(t)));
@@ -647,4 +653,22 @@ async fn relist(cluster: &Cluster, path: &str, call: &str) -> Result<(String, Ve
     let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string();
     let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
     Ok((rv, items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_lists_carry_one_field_selector() {
+        assert_eq!(list_query(&Want::events(), None), "");
+        assert_eq!(
+            list_query(&Want::events_about("Kustomization"), None),
+            "fieldSelector=involvedObject.kind%3DKustomization"
+        );
+        assert_eq!(
+            list_query(&Want::events_not_about(&["Pod", "Node"]), Some("t=1")),
+            "fieldSelector=involvedObject.kind%21%3DPod%2CinvolvedObject.kind%21%3DNode&continue=t%3D1"
+        );
+    }
 }

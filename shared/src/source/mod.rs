@@ -20,6 +20,11 @@ pub struct Want {
     /// so a cluster's Pod and Node Events are never transferred. Offline, the files' other
     /// Events are passed over before they are built, as the API server would.
     pub involved_kind: Option<&'static str>,
+    /// For Events: not those about objects of these kinds (`involvedObject.kind!=K`, one term
+    /// each, in the same field selector): one list that leaves a cluster's Pod and Node Events
+    /// on the server, where a list per wanted kind would make the API server scan every Event
+    /// once per list. Offline, the same Events are passed over.
+    pub involved_kind_not: Vec<&'static str>,
     /// Only the objects in this namespace (whatever `-n`/`-A` say): flux-lineage lists Events
     /// in the namespaces its answer shows. Offline, the files' objects of other namespaces are
     /// passed over, as the API server would.
@@ -28,18 +33,39 @@ pub struct Want {
 
 impl Want {
     /// Lists every object of a kind in full.
-    pub const fn all(kind: &'static KindInfo) -> Self {
-        Want { kind, metadata_only: false, label_selector: None, involved_kind: None, namespace: None }
+    pub fn all(kind: &'static KindInfo) -> Self {
+        Want {
+            kind,
+            metadata_only: false,
+            label_selector: None,
+            involved_kind: None,
+            involved_kind_not: Vec::new(),
+            namespace: None,
+        }
     }
 
     /// Lists only metadata of a kind (`PartialObjectMetadataList`), optionally by label.
-    pub const fn metadata(kind: &'static KindInfo, label_selector: Option<&'static str>) -> Self {
-        Want { kind, metadata_only: true, label_selector, involved_kind: None, namespace: None }
+    pub fn metadata(kind: &'static KindInfo, label_selector: Option<&'static str>) -> Self {
+        Want {
+            kind,
+            metadata_only: true,
+            label_selector,
+            involved_kind: None,
+            involved_kind_not: Vec::new(),
+            namespace: None,
+        }
     }
 
     /// Lists the objects of a kind that carry a label, in full.
-    pub const fn labelled(kind: &'static KindInfo, label_selector: &'static str) -> Self {
-        Want { kind, metadata_only: false, label_selector: Some(label_selector), involved_kind: None, namespace: None }
+    pub fn labelled(kind: &'static KindInfo, label_selector: &'static str) -> Self {
+        Want {
+            kind,
+            metadata_only: false,
+            label_selector: Some(label_selector),
+            involved_kind: None,
+            involved_kind_not: Vec::new(),
+            namespace: None,
+        }
     }
 
     /// Lists every Event (core/v1).
@@ -52,6 +78,11 @@ impl Want {
         Want { involved_kind: Some(kind), ..Want::events() }
     }
 
+    /// Lists the Events about objects of any kind but these (`involvedObject.kind!=`).
+    pub fn events_not_about(kinds: &[&'static str]) -> Self {
+        Want { involved_kind_not: kinds.to_vec(), ..Want::events() }
+    }
+
     /// The same list, in one namespace only.
     pub fn in_namespace(self, namespace: &str) -> Self {
         Want { namespace: Some(namespace.to_string()), ..self }
@@ -59,7 +90,10 @@ impl Want {
 
     /// Whether this lists every object of its kind (no selector, every namespace).
     pub fn is_complete(&self) -> bool {
-        self.label_selector.is_none() && self.involved_kind.is_none() && self.namespace.is_none()
+        self.label_selector.is_none()
+            && self.involved_kind.is_none()
+            && self.involved_kind_not.is_empty()
+            && self.namespace.is_none()
     }
 }
 
@@ -104,6 +138,9 @@ fn covers(read: &[Want], want: &Want) -> bool {
             && r.kind.kind == want.kind.kind
             && within(&r.label_selector, &want.label_selector)
             && within(&r.involved_kind, &want.involved_kind)
+            && r.involved_kind_not
+                .iter()
+                .all(|k| want.involved_kind_not.contains(k) || want.involved_kind.is_some_and(|w| w != *k))
             && within(&r.namespace, &want.namespace)
             && (want.metadata_only || !r.metadata_only)
     })
@@ -127,6 +164,15 @@ mod tests {
         assert!(!covers(std::slice::from_ref(&about_git), &Want::events()));
         assert!(!covers(&[Want::events().in_namespace("apps")], &Want::events().in_namespace("shop")));
         assert!(!covers(&[Want::all(event)], &Want::all(secret)));
+        // Events not about some kinds cover the Events about any other kind, and lists that
+        // exclude as much or more.
+        let not_pods = Want::events_not_about(&["Pod", "Node"]);
+        assert!(covers(std::slice::from_ref(&not_pods), &about_git));
+        assert!(covers(std::slice::from_ref(&not_pods), &Want::events_not_about(&["Node", "Pod", "Service"])));
+        assert!(!covers(std::slice::from_ref(&not_pods), &Want::events_about("Pod")));
+        assert!(!covers(std::slice::from_ref(&not_pods), &Want::events_not_about(&["Pod"])));
+        assert!(!covers(std::slice::from_ref(&not_pods), &Want::events()));
+        assert!(covers(&[Want::events()], &not_pods));
         // Metadata covers metadata only; a label selector only the same selector.
         assert!(covers(&[Want::all(secret)], &Want::metadata(secret, None)));
         assert!(!covers(&[Want::metadata(secret, None)], &Want::all(secret)));

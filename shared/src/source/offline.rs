@@ -40,6 +40,7 @@ struct Rule {
     metadata_only: bool,
     namespace: Option<String>,
     involved_kind: Option<&'static str>,
+    involved_kind_not: Vec<&'static str>,
 }
 
 impl Rule {
@@ -49,6 +50,8 @@ impl Rule {
     fn allows(&self, namespace: &str, involved_kind: Option<&str>) -> bool {
         self.namespace.as_deref().is_none_or(|ns| ns == namespace)
             && self.involved_kind.is_none_or(|k| involved_kind == Some(k))
+            // An Event without an involved kind has an empty one, which no term excludes.
+            && !self.involved_kind_not.contains(&involved_kind.unwrap_or(""))
     }
 }
 
@@ -68,6 +71,7 @@ impl Filter {
                 metadata_only: w.metadata_only,
                 namespace: w.namespace.clone(),
                 involved_kind: w.involved_kind,
+                involved_kind_not: w.involved_kind_not.clone(),
             });
         }
         Filter { wanted: Some(wanted), unknown_kinds: true }
@@ -948,6 +952,12 @@ mod tests {
             assert_eq!(names(&read(&about(&["Pod"]))), ["about-pod"], "{name}");
             assert_eq!(names(&read(&about(&["Pod", "ConfigMap"]))), ["about-cm", "about-pod"], "{name}");
             assert!(read(&about(&["Kustomization"])).is_empty(), "{name}");
+            // Every Event but those about Pods: one without an involved kind is kept, as the API
+            // server's `involvedObject.kind!=Pod` keeps it.
+            let not_pods = Filter::wants(&[Want::events_not_about(&["Pod"])]);
+            assert_eq!(names(&read(&not_pods)), ["about-cm", "about-nothing", "odd"], "{name}");
+            let neither = Filter::wants(&[Want::events_not_about(&["Pod", "ConfigMap"])]);
+            assert_eq!(names(&read(&neither)), ["about-nothing", "odd"], "{name}");
             assert_eq!(read(&Filter::wants(&[Want::events()])).len(), 4, "{name}");
         }
     }
