@@ -47,8 +47,7 @@ use kubectl_flux_shared::flux::CONTROLLERS as FLUX_COMPONENTS;
 pub fn wants(related: bool) -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
     if !related {
-        let kubernetes: Vec<&'static str> = CORE_KINDS.iter().map(|k| k.kind).filter(|k| *k != "Event").collect();
-        wants.push(Want::events_not_about(&kubernetes));
+        wants.push(Want::events_not_about(CORE_KINDS.iter().map(|k| k.kind).filter(|k| *k != "Event")));
     }
     for k in CORE_KINDS {
         match k.kind {

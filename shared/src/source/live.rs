@@ -667,7 +667,7 @@ mod tests {
             "fieldSelector=involvedObject.kind%3DKustomization"
         );
         assert_eq!(
-            list_query(&Want::events_not_about(&["Pod", "Node"]), Some("t=1")),
+            list_query(&Want::events_not_about(["Pod", "Node"]), Some("t=1")),
             "fieldSelector=involvedObject.kind%21%3DPod%2CinvolvedObject.kind%21%3DNode&continue=t%3D1"
         );
     }

@@ -79,8 +79,8 @@ impl Want {
     }
 
     /// Lists the Events about objects of any kind but these (`involvedObject.kind!=`).
-    pub fn events_not_about(kinds: &[&'static str]) -> Self {
-        Want { involved_kind_not: kinds.to_vec(), ..Want::events() }
+    pub fn events_not_about(kinds: impl IntoIterator<Item = &'static str>) -> Self {
+        Want { involved_kind_not: kinds.into_iter().collect(), ..Want::events() }
     }
 
     /// The same list, in one namespace only.
@@ -166,11 +166,11 @@ mod tests {
         assert!(!covers(&[Want::all(event)], &Want::all(secret)));
         // Events not about some kinds cover the Events about any other kind, and lists that
         // exclude as much or more.
-        let not_pods = Want::events_not_about(&["Pod", "Node"]);
+        let not_pods = Want::events_not_about(["Pod", "Node"]);
         assert!(covers(std::slice::from_ref(&not_pods), &about_git));
-        assert!(covers(std::slice::from_ref(&not_pods), &Want::events_not_about(&["Node", "Pod", "Service"])));
+        assert!(covers(std::slice::from_ref(&not_pods), &Want::events_not_about(["Node", "Pod", "Service"])));
         assert!(!covers(std::slice::from_ref(&not_pods), &Want::events_about("Pod")));
-        assert!(!covers(std::slice::from_ref(&not_pods), &Want::events_not_about(&["Pod"])));
+        assert!(!covers(std::slice::from_ref(&not_pods), &Want::events_not_about(["Pod"])));
         assert!(!covers(std::slice::from_ref(&not_pods), &Want::events()));
         assert!(covers(&[Want::events()], &not_pods));
         // Metadata covers metadata only; a label selector only the same selector.

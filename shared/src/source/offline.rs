@@ -954,9 +954,9 @@ mod tests {
             assert!(read(&about(&["Kustomization"])).is_empty(), "{name}");
             // Every Event but those about Pods: one without an involved kind is kept, as the API
             // server's `involvedObject.kind!=Pod` keeps it.
-            let not_pods = Filter::wants(&[Want::events_not_about(&["Pod"])]);
+            let not_pods = Filter::wants(&[Want::events_not_about(["Pod"])]);
             assert_eq!(names(&read(&not_pods)), ["about-cm", "about-nothing", "odd"], "{name}");
-            let neither = Filter::wants(&[Want::events_not_about(&["Pod", "ConfigMap"])]);
+            let neither = Filter::wants(&[Want::events_not_about(["Pod", "ConfigMap"])]);
             assert_eq!(names(&read(&neither)), ["about-nothing", "odd"], "{name}");
             assert_eq!(read(&Filter::wants(&[Want::events()])).len(), 4, "{name}");
         }
