@@ -1,7 +1,6 @@
 //! When a Flux object last reconciled successfully, from what the cluster shows: the Ready
 //! condition's transition to True, a source's artifact update, or the newest success Event.
 
-use crate::event::Event;
 use crate::kinds::is_flux_group;
 use crate::{Object, Snapshot, flux, time};
 use chrono::{DateTime, Utc};
@@ -28,7 +27,6 @@ pub fn of(snapshot: &Snapshot, obj: &Object) -> Option<DateTime<Utc>> {
     let artifact = obj.str_at("/status/artifact/lastUpdateTime").and_then(time::parse);
     let event = snapshot
         .events_for(&obj.id)
-        .map(Event::from_object)
         .filter(|e| !e.is_warning() && SUCCESS_REASONS.contains(&e.reason.as_str()))
         .filter_map(|e| e.last)
         .max();

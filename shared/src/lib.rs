@@ -17,6 +17,7 @@ pub mod health;
 pub mod helm;
 pub mod kinds;
 pub mod lastsuccess;
+pub mod lenient;
 pub mod object;
 pub mod output;
 pub mod selector;

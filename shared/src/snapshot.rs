@@ -1,7 +1,7 @@
 //! The in-memory snapshot every answer is computed from, whether read live or from files.
 
+use crate::event::{Event, is_event_kind};
 use crate::object::{Object, ObjectRef};
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,13 +25,17 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomS
 /// Objects read from one cluster or one set of files, indexed by identity.
 ///
 /// Live and offline sources both build one of these, so every analysis sees the same data and
-/// gives the same answer either way.
+/// gives the same answer either way. Events are kept apart, as [`Event`]s rather than objects:
+/// they are most of a cluster's objects and the plugins read a few fields of each.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     objects: Vec<Object>,
     index: FastMap<ObjectRef, usize>,
-    events: FastMap<(String, String, String), Vec<usize>>,
     by_kind: FastMap<(String, String), Vec<usize>>,
+    events: Vec<Event>,
+    event_index: FastMap<ObjectRef, usize>,
+    /// Events by the (kind, namespace, name) they are about.
+    about: FastMap<(String, String, String), Vec<usize>>,
     /// Kinds (group, kind) whose objects were read completely, so a missing object of such a kind
     /// really is missing (NotFound) rather than not looked at.
     pub listed_kinds: BTreeSet<(String, String)>,
@@ -48,17 +52,17 @@ impl Snapshot {
         Self::default()
     }
 
-    /// Adds an object; a later copy of the same object replaces an earlier one.
+    /// Adds an object (an Event as an [`Event`]); a later copy of the same object replaces an
+    /// earlier one.
     pub fn insert(&mut self, object: Object) {
+        if is_event_kind(&object.id.group, &object.id.kind) {
+            return self.insert_event(Event::from_object(&object));
+        }
         if let Some(&i) = self.index.get(&object.id) {
             self.objects[i] = object;
             return;
         }
         let i = self.objects.len();
-        let is_event = object.id.kind == "Event" && matches!(object.id.group.as_str(), "" | "events.k8s.io");
-        if is_event && let Some(key) = event_subject(&object.raw) {
-            self.events.entry(key).or_default().push(i);
-        }
         // The kind is recorded as listed with its first object (one copy of its name per kind,
         // not per object).
         match self.by_kind.entry((object.id.group.clone(), object.id.kind.clone())) {
@@ -70,6 +74,38 @@ impl Snapshot {
         }
         self.index.insert(object.id.clone(), i);
         self.objects.push(object);
+    }
+
+    /// Adds an Event; a later copy of the same Event replaces an earlier one.
+    pub fn insert_event(&mut self, event: Event) {
+        let key = |e: &Event| e.about().map(|(kind, ns, name)| (kind.to_string(), ns.to_string(), name.to_string()));
+        if let Some(&i) = self.event_index.get(&event.id) {
+            if self.events[i].about() != event.about() {
+                if let Some(list) = key(&self.events[i]).and_then(|k| self.about.get_mut(&k)) {
+                    list.retain(|&j| j != i);
+                }
+                if let Some(k) = key(&event) {
+                    self.about.entry(k).or_default().push(i);
+                }
+            }
+            self.events[i] = event;
+            return;
+        }
+        let i = self.events.len();
+        if let Some(k) = key(&event) {
+            self.about.entry(k).or_default().push(i);
+        }
+        // The kind is recorded as listed with its first Event (of each group).
+        if self.events.last().is_none_or(|last| last.id.group != event.id.group) {
+            self.listed_kinds.insert((event.id.group.clone(), event.id.kind.clone()));
+        }
+        self.event_index.insert(event.id.clone(), i);
+        self.events.push(event);
+    }
+
+    /// Makes room for this many more Events (a large list's, counted before they are added).
+    pub fn reserve_events(&mut self, additional: usize) {
+        self.events.reserve_exact(additional);
     }
 
     /// Records that a kind was listed completely, even if it had no objects.
@@ -87,34 +123,39 @@ impl Snapshot {
         self.index.get(id).map(|&i| &self.objects[i])
     }
 
-    /// Every object, in the order read.
+    /// Every object but the Events, in the order read.
     pub fn objects(&self) -> &[Object] {
         &self.objects
     }
 
-    /// Objects of one kind, in the order read.
+    /// Every Event, in the order read.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Objects of one kind (not Events), in the order read.
     pub fn of_kind<'a>(&'a self, group: &'a str, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
         self.by_kind.get(&(group.to_string(), kind.to_string())).into_iter().flatten().map(|&i| &self.objects[i])
     }
 
     /// Events (core/v1 and events.k8s.io/v1) about an object, matched by kind, namespace and
     /// name (not uid, so events of a deleted and recreated object still count).
-    pub fn events_for(&self, id: &ObjectRef) -> impl Iterator<Item = &Object> {
-        self.events
+    pub fn events_for(&self, id: &ObjectRef) -> impl Iterator<Item = &Event> {
+        self.about
             .get(&(id.kind.clone(), id.namespace.clone(), id.name.clone()))
             .into_iter()
             .flatten()
-            .map(|&i| &self.objects[i])
+            .map(|&i| &self.events[i])
     }
 
-    /// Number of objects.
+    /// Number of objects, Events included.
     pub fn len(&self) -> usize {
-        self.objects.len()
+        self.objects.len() + self.events.len()
     }
 
-    /// Whether there are no objects.
+    /// Whether there are no objects and no Events.
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
+        self.objects.is_empty() && self.events.is_empty()
     }
 }
 
@@ -123,16 +164,35 @@ impl Drop for Snapshot {
         if LEFT_TO_EXIT.load(Ordering::Relaxed) {
             std::mem::forget(std::mem::take(&mut self.objects));
             std::mem::forget(std::mem::take(&mut self.index));
-            std::mem::forget(std::mem::take(&mut self.events));
             std::mem::forget(std::mem::take(&mut self.by_kind));
+            std::mem::forget(std::mem::take(&mut self.events));
+            std::mem::forget(std::mem::take(&mut self.event_index));
+            std::mem::forget(std::mem::take(&mut self.about));
         }
     }
 }
 
-/// The (kind, namespace, name) an Event is about: `involvedObject` for core/v1, `regarding` for
-/// events.k8s.io/v1.
-fn event_subject(event: &Value) -> Option<(String, String, String)> {
-    let subject = event.get("involvedObject").or_else(|| event.get("regarding"))?;
-    let s = |k: &str| subject.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    Some((s("kind"), s("namespace"), s("name")))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, about: &str) -> Object {
+        let raw = serde_json::json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": "apps"},
+            "involvedObject": {"kind": "ConfigMap", "namespace": "apps", "name": about}, "reason": about});
+        Object::from_value(raw).unwrap()
+    }
+
+    #[test]
+    fn events_are_kept_apart_and_a_later_copy_moves_what_it_is_about() {
+        let mut s = Snapshot::new();
+        let cm = |name: &str| ObjectRef::new("", "ConfigMap", "apps", name);
+        s.insert(event("e1", "a"));
+        s.insert(event("e2", "a"));
+        assert!(s.objects().is_empty() && s.is_listed("", "Event"));
+        assert_eq!((s.len(), s.events_for(&cm("a")).count()), (2, 2));
+        s.insert(event("e1", "b"));
+        assert_eq!(s.events().iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(s.events_for(&cm("a")).map(|e| e.id.name.as_str()).collect::<Vec<_>>(), ["e2"]);
+        assert_eq!(s.events_for(&cm("b")).map(|e| e.id.name.as_str()).collect::<Vec<_>>(), ["e1"]);
+    }
 }

@@ -161,8 +161,8 @@ fn timeline_of(
     };
 
     let mut dedup = Dedup::default();
-    for obj in snapshot.objects().iter().filter(|o| o.id.kind == "Event") {
-        let e = timeline::from_event(obj);
+    for event in snapshot.events() {
+        let e = timeline::from_event(event);
         let flux_object =
             e.object.as_ref().is_some_and(|o| is_flux_group(&o.group)) || FLUX_COMPONENTS.contains(&e.source.as_str());
         let wanted = match &target {
@@ -265,7 +265,7 @@ fn watch(args: &Args, format: Format, grep: Option<&regex::Regex>, now: DateTime
             return true;
         }
         printed.insert(obj.uid().to_string(), rv);
-        let e = timeline::from_event(&obj);
+        let e = timeline::from_event(&kubectl_flux_shared::event::Event::from_object(&obj));
         let flux_object =
             e.object.as_ref().is_some_and(|o| is_flux_group(&o.group)) || FLUX_COMPONENTS.contains(&e.source.as_str());
         let since_ok = change != source::live::Change::Listed || keep(&e, args, &snapshot, now, grep);

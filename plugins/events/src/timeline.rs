@@ -5,8 +5,8 @@
 use crate::classify::{Class, classify};
 use crate::logs;
 use chrono::{DateTime, Utc};
+use kubectl_flux_shared::ObjectRef;
 use kubectl_flux_shared::event::Event;
-use kubectl_flux_shared::{Object, ObjectRef};
 use std::collections::HashMap;
 
 /// One deduplicated entry.
@@ -43,21 +43,17 @@ impl Entry {
     }
 }
 
-/// An Event object as an entry.
-pub fn from_event(obj: &Object) -> Entry {
-    let e = Event::from_object(obj);
-    let subject = obj.at("/involvedObject").or_else(|| obj.at("/regarding"));
-    let s = |k: &str| subject.and_then(|v| v.get(k)).and_then(|v| v.as_str()).unwrap_or("");
-    let (group, _) = kubectl_flux_shared::object::split_api_version(s("apiVersion"));
-    let object = (!s("name").is_empty()).then(|| ObjectRef::new(group, s("kind"), s("namespace"), s("name")));
+/// An Event as an entry.
+pub fn from_event(e: &Event) -> Entry {
+    let object = e.subject.as_ref().filter(|s| !s.name.is_empty()).cloned();
     Entry {
         origin: "event",
         class: classify(&e.reason, &e.message),
-        kind: e.kind,
+        kind: e.kind.clone(),
         object,
-        reason: e.reason,
-        message: e.message,
-        source: e.source,
+        reason: e.reason.clone(),
+        message: e.message.clone(),
+        source: e.source.clone(),
         count: e.count.max(1),
         first: e.first.or(e.last),
         last: e.last,

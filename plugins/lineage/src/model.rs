@@ -36,7 +36,7 @@ impl NodeInfo {
     /// Gathers the details of a graph node.
     pub fn of(snapshot: &Snapshot, node: &Node) -> Self {
         let obj = snapshot.get(&node.id);
-        let events: Vec<Event> = snapshot.events_for(&node.id).map(Event::from_object).collect();
+        let events: Vec<Event> = snapshot.events_for(&node.id).cloned().collect();
         let warning = events.iter().filter(|e| e.is_warning()).max_by_key(|e| e.last).cloned();
         let mut info = NodeInfo {
             id: node.id.clone(),

@@ -153,8 +153,7 @@ impl Report<'_> {
     }
 
     fn warnings(&self, id: &ObjectRef) -> Vec<Event> {
-        let mut events: Vec<Event> =
-            self.snapshot.events_for(id).map(Event::from_object).filter(Event::is_warning).collect();
+        let mut events: Vec<Event> = self.snapshot.events_for(id).filter(|e| e.is_warning()).cloned().collect();
         events.sort_by(|a, b| b.last.cmp(&a.last).then(a.reason.cmp(&b.reason)));
         events.dedup_by(|a, b| a.reason == b.reason && a.message == b.message);
         events.truncate(EVIDENCE_EVENTS);

@@ -2,7 +2,6 @@
 
 use crate::args::Args;
 use chrono::{DateTime, Utc};
-use kubectl_flux_shared::event::Event;
 use kubectl_flux_shared::health::{self, State};
 use kubectl_flux_shared::{Object, ObjectRef, Snapshot, flux};
 use serde::Serialize;
@@ -326,12 +325,7 @@ fn failing_on_rate_limit(snapshot: &Snapshot, id: &ObjectRef) -> bool {
 }
 
 fn rate_limit_events(snapshot: &Snapshot, id: &ObjectRef) -> u64 {
-    snapshot
-        .events_for(id)
-        .map(Event::from_object)
-        .filter(|e| e.is_warning() && says_rate_limited(&e.message))
-        .map(|e| e.count)
-        .sum()
+    snapshot.events_for(id).filter(|e| e.is_warning() && says_rate_limited(&e.message)).map(|e| e.count).sum()
 }
 
 /// Events in the last hour from the sources of the Alerts that use this Provider.
@@ -348,13 +342,14 @@ fn provider_events_last_hour(snapshot: &Snapshot, provider: &Object, now: DateTi
             let kind = source.get("kind").and_then(|v| v.as_str()).unwrap_or("");
             let name = source.get("name").and_then(|v| v.as_str()).unwrap_or("*");
             let ns = source.get("namespace").and_then(|v| v.as_str()).unwrap_or(&alert.id.namespace);
-            for ev in snapshot.objects().iter().filter(|o| o.id.kind == "Event") {
-                let io = |k: &str| ev.str_at(&format!("/involvedObject/{k}")).unwrap_or("");
-                if io("kind") == kind && io("namespace") == ns && (name == "*" || io("name") == name) {
-                    let e = Event::from_object(ev);
-                    if e.last.is_some_and(|t| t > hour_ago && t <= now) {
-                        total += e.count.max(1);
-                    }
+            for e in snapshot.events() {
+                let Some((about_kind, about_ns, about_name)) = e.about() else { continue };
+                if about_kind == kind
+                    && about_ns == ns
+                    && (name == "*" || about_name == name)
+                    && e.last.is_some_and(|t| t > hour_ago && t <= now)
+                {
+                    total += e.count.max(1);
                 }
             }
         }

@@ -1,8 +1,11 @@
 //! Reading objects from a live cluster: the kubeconfig resolved as kubectl does, one discovery
 //! request, then one list request per kind, all kinds concurrently. Never a GET per object.
 
+use super::items::{Parsed, Served, parse_items};
+use super::offline::Filter;
 use crate::error::{Error, Result};
 use crate::flags::{ConnectionFlags, ScopeFlags};
+use crate::lenient::{Pick, texts};
 use crate::object::Object;
 use crate::snapshot::Snapshot;
 use crate::source::Want;
@@ -10,6 +13,8 @@ use backon::{ExponentialBuilder, Retryable};
 use http_body_util::BodyExt;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -148,6 +153,12 @@ impl Cluster {
     /// One GET returning JSON, retried on 429/5xx/connection errors with exponential backoff
     /// honouring Retry-After, all within the request timeout.
     async fn get_json(&self, path: &str, accept: &str) -> std::result::Result<Value, Failure> {
+        let body = self.get_body(path, accept).await?;
+        serde_json::from_slice(&body).map_err(|e| Failure::Fatal(format!("invalid JSON from the server: {e}")))
+    }
+
+    /// One GET's successful response body, with the retries of [`Cluster::get_json`].
+    async fn get_body(&self, path: &str, accept: &str) -> std::result::Result<bytes::Bytes, Failure> {
         let attempt = || async {
             let request = http::Request::get(path)
                 .header(http::header::ACCEPT, accept)
@@ -172,8 +183,7 @@ impl Cluster {
                 .map_err(|e| Failure::Transient { message: format!("reading response: {e}"), after: None })?
                 .to_bytes();
             if status.is_success() {
-                return serde_json::from_slice(&body)
-                    .map_err(|e| Failure::Fatal(format!("invalid JSON from the server: {e}")));
+                return Ok(body);
             }
             let message = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -265,7 +275,7 @@ impl Cluster {
         want: &Want,
         version: &str,
         namespace: Option<&str>,
-    ) -> std::result::Result<Vec<Value>, Failure> {
+    ) -> std::result::Result<Vec<Parsed>, Failure> {
         let k = want.kind;
         let namespace = want.namespace.as_deref().or(namespace);
         let api_version = if k.group.is_empty() { version.to_string() } else { format!("{}/{version}", k.group) };
@@ -279,22 +289,21 @@ impl Cluster {
         } else {
             "application/json"
         };
+        let served = Served { api_version: &api_version, kind: k.kind };
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let query = list_query(want, token.as_deref());
             let url = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
-            let mut page = self.get_json(&url, accept).await?;
-            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-                for mut item in page_items {
-                    if let Value::Object(map) = &mut item {
-                        map.insert("apiVersion".into(), Value::from(api_version.clone()));
-                        map.insert("kind".into(), Value::from(k.kind));
-                    }
-                    items.push(item);
-                }
+            let body = self.get_body(&url, accept).await?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| Failure::Fatal(format!("invalid JSON from the server: {e}")))?;
+            // The server filtered the list: every item is kept.
+            let (parsed, _) = parse_items(&page.items, &Filter::all(), Some(served));
+            for (i, item) in parsed.into_iter().flatten() {
+                items.push(item.map_err(|m| Failure::Fatal(format!("item {i}: {m}")))?);
             }
-            token = continue_token(&page);
+            token = page.token.filter(|t| !t.is_empty()).map(Cow::into_owned);
             if token.is_none() {
                 return Ok(items);
             }
@@ -339,6 +348,39 @@ pub fn page_query(label_selector: Option<&str>, token: Option<&str>) -> String {
         query.push_str(&format!("&continue={}", encode(t)));
     }
     query
+}
+
+/// A list answer delimited in one pass: its items as slices of the body, to be parsed on every
+/// core, and its continue token.
+struct Page<'a> {
+    items: Vec<&'a RawValue>,
+    token: Option<Cow<'a, str>>,
+}
+
+impl<'de> serde::Deserialize<'de> for Page<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Page<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Page<'de>, A::Error> {
+                let mut page = Page { items: Vec::new(), token: None };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "items" => page.items = map.next_value::<Option<Vec<&'de RawValue>>>()?.unwrap_or_default(),
+                        "metadata" => [page.token] = texts(map.next_value_seed(Pick(["continue"]))?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(page)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// The continue token of a list page, when more pages follow.
@@ -453,8 +495,14 @@ async fn list_into(
                     snapshot.mark_listed(k.group, k.kind);
                 }
                 for item in items {
-                    let object = Object::from_value(item).map_err(|m| Error::Api { call: call.clone(), message: m })?;
-                    snapshot.insert(object);
+                    match item {
+                        Parsed::Object(object) => snapshot.insert(object),
+                        Parsed::Event(event) => snapshot.insert_event(event),
+                        Parsed::Skipped => {}
+                        Parsed::Other(_) => {
+                            return Err(Error::Api { call, message: "an item is not a Kubernetes object".into() });
+                        }
+                    }
                 }
             }
             Err(Failure::NotFound) => {

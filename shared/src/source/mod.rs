@@ -1,6 +1,7 @@
 //! Where objects come from: a live cluster ([`live`]) or snapshot files ([`offline`]).
 //! Both fill a [`Snapshot`](crate::Snapshot), so answers are identical either way.
 
+mod items;
 pub mod live;
 pub mod offline;
 

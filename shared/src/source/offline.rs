@@ -2,8 +2,10 @@
 //! multi-document YAML), `flux export` output, the reset plugin's backups, directories of such
 //! files, and `-` for standard input.
 
+use super::items::{Parsed, parse_item, parse_items};
 use crate::error::{Error, Result};
-use crate::object::{Object, split_api_version};
+use crate::lenient::Scalar;
+use crate::object::Object;
 use crate::selector::Selector;
 use crate::snapshot::Snapshot;
 use crate::source::Want;
@@ -95,16 +97,25 @@ impl Filter {
 
     /// Whether objects of this group and kind in this namespace (Events about objects of
     /// `involved_kind`) are kept (some of them).
-    fn keeps_in(&self, group: &str, kind: &str, namespace: &str, involved_kind: Option<&str>) -> bool {
+    pub(super) fn keeps_in(&self, group: &str, kind: &str, namespace: &str, involved_kind: Option<&str>) -> bool {
         match self.wanted.as_ref().and_then(|w| w.get(&(group, kind))) {
             Some(rules) => rules.iter().any(|r| r.allows(namespace, involved_kind)),
             None => self.keeps(group, kind),
         }
     }
 
+    /// Whether every object of this group and kind that [`Filter::keeps_in`] keeps is kept whole
+    /// (no list of it has a label selector or is metadata-only), so it needs no [`Filter::admit`].
+    pub(super) fn keeps_whole(&self, group: &str, kind: &str) -> bool {
+        self.wanted
+            .as_ref()
+            .and_then(|w| w.get(&(group, kind)))
+            .is_none_or(|rules| rules.iter().all(|r| r.selector.is_none() && !r.metadata_only))
+    }
+
     /// The object as the wanted lists would return it: `None` when no list's selector matches
     /// it, only its identity and metadata when every list matching it is metadata-only.
-    fn admit(&self, mut object: Object) -> Option<Object> {
+    pub(super) fn admit(&self, mut object: Object) -> Option<Object> {
         let Some(rules) =
             self.wanted.as_ref().and_then(|w| w.get(&(object.id.group.as_str(), object.id.kind.as_str())))
         else {
@@ -283,258 +294,6 @@ pub fn read_bytes_filtered(name: &str, bytes: &[u8], snapshot: &mut Snapshot, fi
     Ok(())
 }
 
-/// What one JSON item of a document turned out to be.
-enum Parsed {
-    /// An object the filter keeps.
-    Object(Object),
-    /// A valid object of a kind the filter drops.
-    Skipped,
-    /// Something else (null, a nested list, a `List`): handled by [`add_document`].
-    Other(Value),
-}
-
-/// The identity of a JSON object, read without building it: what [`Object::from_value`] checks,
-/// and whether it is a `List`.
-#[derive(Default)]
-struct Peek<'a> {
-    api_version: Option<Cow<'a, str>>,
-    kind: Option<Cow<'a, str>>,
-    metadata: bool,
-    name: bool,
-    namespace: Option<Cow<'a, str>>,
-    /// `involvedObject.kind` (Events).
-    involved_kind: Option<Cow<'a, str>>,
-    items: bool,
-}
-
-impl<'de> serde::Deserialize<'de> for Peek<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Peek<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Peek<'de>, A::Error> {
-                let mut peek = Peek::default();
-                // Duplicate keys: the last one wins, as when the object is built.
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "apiVersion" => peek.api_version = map.next_value::<MaybeStr<'de>>()?.0,
-                        "kind" => peek.kind = map.next_value::<MaybeStr<'de>>()?.0,
-                        "metadata" => {
-                            peek.metadata = true;
-                            let meta = map.next_value::<Strings<'de>>()?;
-                            (peek.name, peek.namespace) = (meta.name.is_some(), meta.namespace);
-                        }
-                        "involvedObject" => peek.involved_kind = map.next_value::<Strings<'de>>()?.kind,
-                        "items" => {
-                            peek.items = true;
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(peek)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// A string value, or `None` for any other JSON value.
-struct MaybeStr<'a>(Option<Cow<'a, str>>);
-
-impl<'de> serde::Deserialize<'de> for MaybeStr<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = MaybeStr<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_bool<E>(self, _: bool) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_unit<E>(self) -> std::result::Result<MaybeStr<'de>, E> {
-                Ok(MaybeStr(None))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<MaybeStr<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MaybeStr(None))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<MaybeStr<'de>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeStr(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The string `name`, `namespace` and `kind` of a map (`metadata`, `involvedObject`); all
-/// `None` for a value that is not a map.
-#[derive(Default)]
-struct Strings<'a> {
-    name: Option<Cow<'a, str>>,
-    namespace: Option<Cow<'a, str>>,
-    kind: Option<Cow<'a, str>>,
-}
-
-impl<'de> serde::Deserialize<'de> for Strings<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Strings<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Strings<'de>, A::Error> {
-                let mut strings = Strings::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "name" => strings.name = map.next_value::<MaybeStr<'de>>()?.0,
-                        "namespace" => strings.namespace = map.next_value::<MaybeStr<'de>>()?.0,
-                        "kind" => strings.kind = map.next_value::<MaybeStr<'de>>()?.0,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(strings)
-            }
-            fn visit_bool<E>(self, _: bool) -> std::result::Result<Strings<'de>, E> {
-                Ok(Strings::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> std::result::Result<Strings<'de>, E> {
-                Ok(Strings::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> std::result::Result<Strings<'de>, E> {
-                Ok(Strings::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> std::result::Result<Strings<'de>, E> {
-                Ok(Strings::default())
-            }
-            fn visit_str<E>(self, _: &str) -> std::result::Result<Strings<'de>, E> {
-                Ok(Strings::default())
-            }
-            fn visit_unit<E>(self) -> std::result::Result<Strings<'de>, E> {
-                Ok(Strings::default())
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Strings<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Strings::default())
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Parses one JSON item (already syntax-checked): an object is peeked at first, and built only
-/// when the filter keeps its kind.
-fn parse_item(text: &str, filter: &Filter) -> std::result::Result<Parsed, String> {
-    let json = |e: serde_json::Error| format!("invalid JSON: {}", json_reason(&e));
-    if !text.starts_with('{') {
-        return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
-    }
-    let peek: Peek = serde_json::from_str(text).map_err(json)?;
-    if peek.items && peek.kind.as_deref().is_some_and(|k| k.ends_with("List")) {
-        return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
-    }
-    // The same checks, in the same order, as Object::from_value.
-    let api_version = peek.api_version.ok_or("object has no apiVersion")?;
-    let kind = peek.kind.ok_or("object has no kind")?;
-    if !peek.metadata {
-        return Err(format!("{kind} has no metadata"));
-    }
-    if !peek.name {
-        return Err(format!("{kind} has no metadata.name"));
-    }
-    let (group, _) = split_api_version(&api_version);
-    let namespace = peek.namespace.as_deref().unwrap_or("");
-    if !filter.keeps_in(group, &kind, namespace, peek.involved_kind.as_deref()) {
-        return Ok(Parsed::Skipped);
-    }
-    let Value::Object(mut map) = serde_json::from_str(text).map_err(json)? else {
-        return Err("expected a Kubernetes object".to_string());
-    };
-    slim(&mut map);
-    Ok(filter.admit(Object::from_value(Value::Object(map))?).map_or(Parsed::Skipped, Parsed::Object))
-}
-
-/// Items below this count are parsed on the calling thread.
-const PARALLEL_MIN_ITEMS: usize = 2048;
-
-/// One item's index in its list and what parsing it gave.
-type Numbered = (usize, std::result::Result<Parsed, String>);
-
-/// Parses items on every available core (in order-preserving chunks). Returns what is to be
-/// added, in item order and with each item's index, and how many valid items the filter
-/// dropped: those leave nothing behind (a 200,000-Event file read by a plugin that wants a few
-/// of them costs no per-item memory).
-fn parse_items(items: &[&RawValue], filter: &Filter) -> (Vec<Numbered>, usize) {
-    let parse_part = |offset: usize, part: &[&RawValue]| {
-        let mut kept = Vec::new();
-        let mut skipped = 0;
-        for (i, raw) in part.iter().enumerate() {
-            match parse_item(raw.get(), filter) {
-                Ok(Parsed::Skipped) => skipped += 1,
-                other => kept.push((offset + i, other)),
-            }
-        }
-        (kept, skipped)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < PARALLEL_MIN_ITEMS {
-        return parse_part(0, items);
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            items.chunks(chunk).enumerate().map(|(n, part)| scope.spawn(move || parse_part(n * chunk, part))).collect();
-        let (mut kept, mut skipped) = (Vec::new(), 0);
-        for handle in handles {
-            match handle.join() {
-                Ok((part, n)) => {
-                    kept.extend(part);
-                    skipped += n;
-                }
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        (kept, skipped)
-    })
-}
-
 /// A top-level JSON document, delimited in one pass: the items of a `List` (or of an array) as
 /// slices of the text, or `Other` for anything else (read again, whole, by the general path).
 enum Top<'a> {
@@ -561,7 +320,7 @@ impl<'de> serde::Deserialize<'de> for Top<'de> {
                 let (mut kind, mut items, mut repeated) = (None, None, false);
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "kind" => kind = map.next_value::<MaybeStr<'de>>()?.0,
+                        "kind" => kind = map.next_value::<Scalar<'de>>()?.text(),
                         "items" => {
                             repeated |= items.is_some();
                             items = Some(map.next_value::<ItemList<'de>>()?.0);
@@ -662,11 +421,12 @@ fn add_json_document(
     let items = match top {
         Top::Items(items) => items,
         // A single object (or a List whose items are not a list: the general path says so).
-        Top::Other if text.starts_with('{') => return add_parsed(parse_item(text, filter)?, snapshot, filter),
+        Top::Other if text.starts_with('{') => return add_parsed(parse_item(text, filter, None)?, snapshot, filter),
         Top::Other => return add_document(serde_json::from_str(text).map_err(json)?, snapshot, filter),
     };
-    let (kept, mut count) = parse_items(&items, filter);
-    for (i, parsed) in kept {
+    let (kept, mut count) = parse_items(&items, filter, None);
+    snapshot.reserve_events(kept.iter().flatten().filter(|(_, p)| matches!(p, Ok(Parsed::Event(_)))).count());
+    for (i, parsed) in kept.into_iter().flatten() {
         count += parsed.and_then(|p| add_parsed(p, snapshot, filter)).map_err(|m| format!("item {i}: {m}"))?;
     }
     Ok(count)
@@ -676,6 +436,10 @@ fn add_parsed(parsed: Parsed, snapshot: &mut Snapshot, filter: &Filter) -> std::
     match parsed {
         Parsed::Object(object) => {
             snapshot.insert(object);
+            Ok(1)
+        }
+        Parsed::Event(event) => {
+            snapshot.insert_event(event);
             Ok(1)
         }
         Parsed::Skipped => Ok(1),
@@ -714,7 +478,7 @@ fn add_document(doc: Value, snapshot: &mut Snapshot, filter: &Filter) -> std::re
 
 /// Drops what no plugin reads and that dominates `kubectl get -o json` output: managedFields and
 /// the last-applied-configuration annotation (a second copy of the object).
-fn slim(map: &mut serde_json::Map<String, Value>) {
+pub(super) fn slim(map: &mut serde_json::Map<String, Value>) {
     if let Some(Value::Object(meta)) = map.get_mut("metadata") {
         meta.remove("managedFields");
         if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
@@ -743,7 +507,7 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// serde_json's message without its trailing " at line L column C" (we print those first).
-fn json_reason(e: &serde_json::Error) -> String {
+pub(super) fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
@@ -778,6 +542,7 @@ fn document_lines(text: &str) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::items::PARALLEL_MIN_ITEMS;
 
     fn read(text: &str) -> Result<Snapshot> {
         let mut s = Snapshot::new();
@@ -909,7 +674,14 @@ mod tests {
         std::fs::write(&json, format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","))).unwrap();
         let yaml = dir.path().join("snapshot.yaml");
         std::fs::write(&yaml, format!("# documents\n{}", items.join("\n---\n"))).unwrap();
-        let names = |s: &Snapshot| s.objects().iter().map(|o| o.id.name.clone()).collect::<Vec<_>>();
+        let names = |s: &Snapshot| {
+            s.objects()
+                .iter()
+                .map(|o| &o.id)
+                .chain(s.events().iter().map(|e| &e.id))
+                .map(|id| id.name.clone())
+                .collect::<Vec<_>>()
+        };
         for path in [json, yaml] {
             let paths = [path.clone()];
             let mut seen = Vec::new();
@@ -941,7 +713,7 @@ mod tests {
         ];
         let about =
             |kinds: &[&'static str]| Filter::wants(&kinds.iter().map(|k| Want::events_about(k)).collect::<Vec<_>>());
-        let names = |s: &Snapshot| s.objects().iter().map(|o| o.id.name.clone()).collect::<Vec<_>>();
+        let names = |s: &Snapshot| s.events().iter().map(|e| e.id.name.clone()).collect::<Vec<_>>();
         let json = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","));
         let yaml = format!("# documents\n{}", items.join("\n---\n"));
         for (name, text) in [("test.json", json), ("test.yaml", yaml)] {
@@ -960,6 +732,18 @@ mod tests {
             assert_eq!(names(&read(&neither)), ["about-nothing", "odd"], "{name}");
             assert_eq!(read(&Filter::wants(&[Want::events()])).len(), 4, "{name}");
         }
+        // JSON Events are read from their text, YAML ones from a built tree: the same Events.
+        let read = |name: &str, text: &str| {
+            let mut s = Snapshot::new();
+            read_bytes_filtered(name, text.as_bytes(), &mut s, &Filter::all()).unwrap();
+            s.events().to_vec()
+        };
+        let json = read("a.json", &format!("[{}]", items.join(",")));
+        assert_eq!(json, read("a.yaml", &format!("# documents\n{}", items.join("\n---\n"))));
+        assert_eq!(
+            json.iter().map(|e| e.about()).collect::<Vec<_>>(),
+            [Some(("ConfigMap", "", "settings")), Some(("Pod", "", "web")), None, Some(("", "", ""))]
+        );
     }
 
     #[test]

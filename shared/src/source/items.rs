@@ -1,0 +1,173 @@
+//! The items of a list, whether a snapshot file's or a cluster's answer: each peeked at for its
+//! identity, built only when wanted, on every core; Events read without building their trees.
+
+use super::offline::{Filter, json_reason, slim};
+use crate::event::{Event, is_event_kind};
+use crate::lenient::{Pick, Scalar, texts};
+use crate::object::{Object, ObjectRef, split_api_version};
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// What one JSON item of a document turned out to be.
+pub(super) enum Parsed {
+    /// An object the filter keeps.
+    Object(Object),
+    /// An Event the filter keeps, read without building its tree.
+    Event(Event),
+    /// A valid object of a kind the filter drops.
+    Skipped,
+    /// Something else (null, a nested list, a `List`): read whole by the caller.
+    Other(Value),
+}
+
+/// The identity of a JSON object, read without building it: what [`Object::from_value`] checks,
+/// and whether it is a `List`.
+#[derive(Default)]
+struct Peek<'a> {
+    api_version: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    metadata: bool,
+    name: Option<Cow<'a, str>>,
+    namespace: Option<Cow<'a, str>>,
+    /// `involvedObject.kind` (Events).
+    involved_kind: Option<Cow<'a, str>>,
+    items: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for Peek<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Peek<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Peek<'de>, A::Error> {
+                let mut peek = Peek::default();
+                // Duplicate keys: the last one wins, as when the object is built.
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "apiVersion" => peek.api_version = map.next_value::<Scalar<'de>>()?.text(),
+                        "kind" => peek.kind = map.next_value::<Scalar<'de>>()?.text(),
+                        "metadata" => {
+                            peek.metadata = true;
+                            [peek.name, peek.namespace] = texts(map.next_value_seed(Pick(["name", "namespace"]))?);
+                        }
+                        "involvedObject" => [peek.involved_kind] = texts(map.next_value_seed(Pick(["kind"]))?),
+                        "items" => {
+                            peek.items = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(peek)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The kind of a list an API server answered: its items carry no `apiVersion` or `kind` of
+/// their own (and a metadata-only list's carry `PartialObjectMetadata`), so the list's are theirs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Served<'a> {
+    /// The version the kind was listed at, e.g. `kustomize.toolkit.fluxcd.io/v1`.
+    pub api_version: &'a str,
+    /// The kind.
+    pub kind: &'static str,
+}
+
+/// Parses one JSON item (already syntax-checked): an object is peeked at first, and built only
+/// when the filter keeps its kind. An Event is read into an [`Event`] without building its tree.
+/// A file's objects lose what no plugin reads ([`slim`]); a cluster's (`served`) are kept as
+/// the API server sent them, with the list's `apiVersion` and `kind`.
+pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Result<Parsed, String> {
+    let json = |e: serde_json::Error| format!("invalid JSON: {}", json_reason(&e));
+    if !text.starts_with('{') {
+        return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
+    }
+    let peek: Peek = serde_json::from_str(text).map_err(json)?;
+    let (api_version, kind) = match served {
+        Some(s) => (Cow::Borrowed(s.api_version), Cow::Borrowed(s.kind)),
+        None if peek.items && peek.kind.as_deref().is_some_and(|k| k.ends_with("List")) => {
+            return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
+        }
+        // The same checks, in the same order, as Object::from_value.
+        None => (peek.api_version.ok_or("object has no apiVersion")?, peek.kind.ok_or("object has no kind")?),
+    };
+    if !peek.metadata {
+        return Err(format!("{kind} has no metadata"));
+    }
+    let name = peek.name.ok_or_else(|| format!("{kind} has no metadata.name"))?;
+    let (group, _) = split_api_version(&api_version);
+    let namespace = peek.namespace.as_deref().unwrap_or("");
+    if !filter.keeps_in(group, &kind, namespace, peek.involved_kind.as_deref()) {
+        return Ok(Parsed::Skipped);
+    }
+    if is_event_kind(group, &kind) && filter.keeps_whole(group, &kind) {
+        let id = ObjectRef::new(group, &kind, namespace, &name);
+        return Ok(Parsed::Event(Event::from_json(id, text).map_err(json)?));
+    }
+    let Value::Object(mut map) = serde_json::from_str(text).map_err(json)? else {
+        return Err("expected a Kubernetes object".to_string());
+    };
+    match served {
+        None => slim(&mut map),
+        Some(s) => {
+            map.insert("apiVersion".into(), Value::from(s.api_version));
+            map.insert("kind".into(), Value::from(s.kind));
+        }
+    }
+    Ok(filter.admit(Object::from_value(Value::Object(map))?).map_or(Parsed::Skipped, Parsed::Object))
+}
+
+/// Items below this count are parsed on the calling thread.
+pub(super) const PARALLEL_MIN_ITEMS: usize = 2048;
+
+/// One item's index in its list and what parsing it gave.
+pub(super) type Numbered = (usize, std::result::Result<Parsed, String>);
+
+/// Parses items on every available core (in order-preserving chunks). Returns what is to be
+/// added, in item order and with each item's index, one list per chunk (each freed as soon as
+/// it is consumed, never copied into one), and how many valid items the filter dropped: those
+/// leave nothing behind (a 200,000-Event file read by a plugin that wants a few of them costs
+/// no per-item memory).
+pub(super) fn parse_items(items: &[&RawValue], filter: &Filter, served: Option<Served>) -> (Vec<Vec<Numbered>>, usize) {
+    let parse_part = |offset: usize, part: &[&RawValue]| {
+        let mut kept = Vec::new();
+        let mut skipped = 0;
+        for (i, raw) in part.iter().enumerate() {
+            match parse_item(raw.get(), filter, served) {
+                Ok(Parsed::Skipped) => skipped += 1,
+                other => kept.push((offset + i, other)),
+            }
+        }
+        (kept, skipped)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < PARALLEL_MIN_ITEMS {
+        let (kept, skipped) = parse_part(0, items);
+        return (vec![kept], skipped);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            items.chunks(chunk).enumerate().map(|(n, part)| scope.spawn(move || parse_part(n * chunk, part))).collect();
+        let (mut kept, mut skipped) = (Vec::new(), 0);
+        for handle in handles {
+            match handle.join() {
+                Ok((part, n)) => {
+                    kept.push(part);
+                    skipped += n;
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (kept, skipped)
+    })
+}
