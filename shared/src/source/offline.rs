@@ -234,11 +234,28 @@ fn check_size(name: &str, len: u64) -> Result<()> {
     Ok(())
 }
 
+/// Files from this size on are mapped rather than copied into memory.
+const MAP_FROM_BYTES: u64 = 1 << 20;
+
 fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter) -> Result<()> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let failed = |source| Error::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
     check_size(&name, meta.len())?;
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    if meta.is_file() && meta.len() >= MAP_FROM_BYTES {
+        // SAFETY: the map is read-only and private, and only read while this function runs. A
+        // program writing the file meanwhile could change what is read (then the parse fails
+        // or reads what was written) or truncate it (then the process gets SIGBUS), the risk
+        // every mapped read carries (ripgrep's too). The gain: a large snapshot is read from
+        // the page cache where it is, neither copied nor its pages zeroed first (a 205 MB copy
+        // was 40% of flux-ratelimit's time).
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(failed)?;
+        return read_bytes_filtered(&name, &map, snapshot, filter);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(failed)?;
+    check_size(&name, bytes.len() as u64)?;
     read_bytes_filtered(&name, &bytes, snapshot, filter)
 }
 
@@ -781,6 +798,26 @@ mod tests {
         let bad = items.iter().take(n - 1).cloned().chain(["{\"kind\":\"Pod\"}".to_string()]).collect::<Vec<_>>();
         let err = read_json(&format!(r#"{{"kind":"List","items":[{}]}}"#, bad.join(",")), &Filter::all()).unwrap_err();
         assert_eq!(err.to_string(), format!("test.json: document 1: item {}: object has no apiVersion", n - 1));
+    }
+
+    #[test]
+    fn a_mapped_file_reads_as_its_bytes_do() {
+        let items: Vec<String> = (0..12_000)
+            .map(|i| format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"cm-{i}","namespace":"x"}},"data":{{"v":"{i}"}}}}"#))
+            .collect();
+        let text = format!(r#"{{"kind":"List","apiVersion":"v1","items":[{}]}}"#, items.join(","));
+        assert!(text.len() as u64 >= MAP_FROM_BYTES, "the file is mapped");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.json");
+        std::fs::write(&path, &text).unwrap();
+        let mapped = read_paths(std::slice::from_ref(&path)).unwrap();
+        let copied = read_json(&text, &Filter::all()).unwrap();
+        assert_eq!(mapped.len(), 12_000);
+        assert!(mapped.objects().iter().zip(copied.objects()).all(|(a, b)| a.id == b.id && a.raw == b.raw));
+        // An error names the file, as for a file read whole.
+        std::fs::write(&path, format!("{}x", &text[..text.len() - 1])).unwrap();
+        let err = read_paths(std::slice::from_ref(&path)).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: line 1, column", path.display())), "{err}");
     }
 
     #[test]
