@@ -151,7 +151,16 @@ fn timeline_of(
 ) -> Result<Timeline> {
     let mut flags = common.clone();
     flags.scope.all_namespaces = true;
-    let snapshot = source::load(&flags, &wants(args.related || args.for_object.is_some()))?;
+    // The log files are read while the objects are listed or read: a cluster's answer is mostly
+    // waiting, and a million log lines take seconds.
+    let (snapshot, log_files) = std::thread::scope(|scope| {
+        let reading = (!args.logs_files.is_empty()).then(|| scope.spawn(|| read_log_files(&args.logs_files)));
+        let snapshot = source::load(&flags, &wants(args.related || args.for_object.is_some()));
+        let log_files = reading.map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        (snapshot, log_files)
+    });
+    let snapshot = snapshot?;
+    let log_files = log_files.transpose()?;
     let mut notes = snapshot.notes.clone();
     let target = args.for_object.as_deref().map(|t| parse_for(t, args, &snapshot)).transpose()?;
     let related = if args.related || target.is_some() {
@@ -173,19 +182,11 @@ fn timeline_of(
             dedup.add(e);
         }
     }
-    let mut slow: HashMap<ObjectRef, std::time::Duration> = HashMap::new();
-    let mut add_log = |line: logs::Line, dedup: &mut Dedup| {
-        let entry = timeline::from_log(line.clone());
-        if let (Some(d), Some(o)) = (line.duration, &entry.object) {
-            let max = slow.entry(o.clone()).or_default();
-            *max = (*max).max(d);
-        }
-        if target.is_none() || entry.object.as_ref().is_some_and(|o| related.contains(o)) {
-            dedup.add(entry);
-        }
-    };
-    for file in &args.logs_files {
-        logs::read_file(file, |l| add_log(l, &mut dedup))?;
+    let wanted_log = |entry: &Entry| target.is_none() || entry.object.as_ref().is_some_and(|o| related.contains(o));
+    let mut slow = Slowest::new();
+    if let Some((files, files_slow)) = log_files {
+        dedup.merge(files, wanted_log);
+        slow = files_slow;
     }
     if args.logs {
         let since = args.since.map(|d| now - chrono::Duration::from_std(d).unwrap_or_default());
@@ -195,7 +196,10 @@ fn timeline_of(
             let controller = pod.split('/').next().unwrap_or("").rsplitn(3, '-').last().unwrap_or("").to_string();
             for line in text.lines() {
                 if let Some(l) = logs::parse(line, &controller) {
-                    add_log(l, &mut dedup);
+                    let entry = log_entry(&mut slow, l);
+                    if wanted_log(&entry) {
+                        dedup.add(entry);
+                    }
                 }
             }
         }
@@ -211,6 +215,34 @@ fn timeline_of(
     }
 
     Ok((entries, stuck, notes))
+}
+
+/// The longest reconcile each object's log lines report.
+type Slowest = HashMap<ObjectRef, std::time::Duration>;
+
+/// A log line's entry, after recording its reconcile duration, if it reports one about an object.
+fn log_entry(slow: &mut Slowest, line: logs::Line) -> Entry {
+    let duration = line.duration;
+    let entry = timeline::from_log(line);
+    if let (Some(d), Some(o)) = (duration, &entry.object) {
+        match slow.get_mut(o) {
+            Some(max) => *max = (*max).max(d),
+            None => {
+                slow.insert(o.clone(), d);
+            }
+        }
+    }
+    entry
+}
+
+/// Every line of the log files, deduplicated (in reading order, before any filter), and the
+/// longest reconcile per object.
+fn read_log_files(files: &[std::path::PathBuf]) -> Result<(Dedup, Slowest)> {
+    let (mut dedup, mut slow) = (Dedup::default(), Slowest::new());
+    for file in files {
+        logs::read_file(file, |line| dedup.add(log_entry(&mut slow, line)))?;
+    }
+    Ok((dedup, slow))
 }
 
 /// The fleet's timelines merged: every entry and stuck object named with its cluster, ordered

@@ -3,6 +3,7 @@
 //! klog) are kept as text. Files are read line by line, never whole.
 
 use chrono::{DateTime, Utc};
+use kubectl_flux_shared::lenient::Scalar;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -108,7 +109,7 @@ impl<'de> Deserialize<'de> for Doc<'de> {
                 let mut doc = Doc(Default::default());
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match FIELDS.iter().find(|(name, _)| *name == key) {
-                        Some((_, field)) => doc.0[*field as usize] = map.next_value::<Text<'de>>()?.0,
+                        Some((_, field)) => doc.0[*field as usize] = map.next_value::<Scalar<'de>>()?.text(),
                         None => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -118,51 +119,6 @@ impl<'de> Deserialize<'de> for Doc<'de> {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-/// A string, or `None` for any other JSON value.
-struct Text<'a>(Option<Cow<'a, str>>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
-                Ok(Text(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Text<'de>, E> {
-                Ok(Text(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Text<'de>, E> {
-                Ok(Text(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Text<'de>, E> {
-                Ok(Text(None))
-            }
-            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
-                Ok(Text(None))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'de>, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Text(None))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Text<'de>, A::Error> {
-                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Text(None))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
@@ -179,10 +135,20 @@ pub fn read_file(path: &std::path::Path, mut sink: impl FnMut(Line)) -> Result<(
     let file = std::fs::File::open(path)
         .map_err(|source| kubectl_flux_shared::Error::Read { path: path.to_path_buf(), source })?;
     let source = path.file_stem().and_then(|s| s.to_str()).unwrap_or("log").to_string();
-    let reader = std::io::BufReader::new(file);
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let bytes = line.map_err(|source| kubectl_flux_shared::Error::Read { path: path.to_path_buf(), source })?;
-        let text = String::from_utf8_lossy(&bytes);
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut bytes = Vec::new();
+    for i in 0.. {
+        bytes.clear();
+        let read = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|source| kubectl_flux_shared::Error::Read { path: path.to_path_buf(), source })?;
+        if read == 0 {
+            break;
+        }
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&bytes),
+        };
         if text.len() > 1 << 20 {
             return Err(kubectl_flux_shared::Error::Malformed {
                 file: path.display().to_string(),

@@ -7,7 +7,7 @@ use crate::logs;
 use chrono::{DateTime, Utc};
 use kubectl_flux_shared::ObjectRef;
 use kubectl_flux_shared::event::Event;
-use std::collections::HashMap;
+use kubectl_flux_shared::snapshot::FastMap;
 
 /// One deduplicated entry.
 #[derive(Debug, Clone)]
@@ -84,13 +84,12 @@ pub fn from_log(line: logs::Line) -> Entry {
     }
 }
 
-/// What makes two messages the same failure: the text with every number replaced, so retries
+/// Writes what makes two messages the same failure: the text with every number replaced, so retries
 /// that differ only in a duration ("failed after 18.1ms"), a temporary directory
 /// (`/tmp/kustomization-1442691636`) or a count merge, and without the prefix Kubernetes'
-/// event recorder adds when it aggregates similar events.
-fn sameness(message: &str) -> String {
+/// event recorder adds when it aggregates similar events. Written at the end of `out`.
+fn push_sameness(out: &mut String, message: &str) {
     let message = message.strip_prefix("(combined from similar events): ").unwrap_or(message);
-    let mut out = String::with_capacity(message.len());
     let mut in_number = false;
     for c in message.chars() {
         let digit = c.is_ascii_digit() || (in_number && c == '.');
@@ -101,20 +100,39 @@ fn sameness(message: &str) -> String {
         }
         in_number = digit;
     }
-    out
+}
+
+/// What makes two entries one: object, type, reason and the message's sameness, in one
+/// string (each part after its length, so no text of one part can pass for another): a million
+/// log lines are looked up without building a key of seven strings for each.
+fn dedup_key(e: &Entry) -> String {
+    let mut key = String::with_capacity(96 + e.message.len());
+    let mut part = |text: &str| {
+        key.push_str(&text.len().to_string());
+        key.push(':');
+        key.push_str(text);
+    };
+    match &e.object {
+        Some(o) => [o.group.as_str(), &o.kind, &o.namespace, &o.name].into_iter().for_each(&mut part),
+        None => part("-"),
+    }
+    part(&e.kind);
+    part(&e.reason);
+    push_sameness(&mut key, &e.message);
+    key
 }
 
 /// Merges entries that say the same thing about the same object.
 #[derive(Default)]
 pub struct Dedup {
     entries: Vec<Entry>,
-    index: HashMap<(Option<ObjectRef>, String, String, String), usize>,
+    index: FastMap<String, usize>,
 }
 
 impl Dedup {
     /// Adds an entry, merging it into an earlier identical one.
     pub fn add(&mut self, e: Entry) {
-        let key = (e.object.clone(), e.kind.clone(), e.reason.clone(), sameness(&e.message));
+        let key = dedup_key(&e);
         match self.index.get(&key) {
             Some(&i) => {
                 let old = &mut self.entries[i];
@@ -135,6 +153,14 @@ impl Dedup {
         }
     }
 
+    /// Adds every entry of another deduplication that `keep` keeps, in its order: the same
+    /// entries as adding the other's own entries one by one.
+    pub fn merge(&mut self, other: Dedup, keep: impl Fn(&Entry) -> bool) {
+        for e in other.entries.into_iter().filter(|e| keep(e)) {
+            self.add(e);
+        }
+    }
+
     /// The entries, oldest first (by last seen; undated entries first, in reading order).
     pub fn into_sorted(self) -> Vec<Entry> {
         let mut entries = self.entries;
@@ -145,7 +171,51 @@ impl Dedup {
 
 #[cfg(test)]
 mod tests {
-    use super::sameness;
+    use super::*;
+
+    fn entry(object: &str, message: &str, last: Option<i64>) -> Entry {
+        Entry {
+            origin: "log",
+            kind: "error".into(),
+            object: Some(ObjectRef::new("", "Kustomization", "apps", object)),
+            reason: "error".into(),
+            message: message.into(),
+            source: "kustomize-controller".into(),
+            count: 1,
+            first: last.and_then(|s| DateTime::from_timestamp(s, 0)),
+            last: last.and_then(|s| DateTime::from_timestamp(s, 0)),
+            class: Class::Other,
+            cluster: None,
+        }
+    }
+
+    #[test]
+    fn merging_a_deduplication_adds_its_entries_as_one_by_one() {
+        let earlier = [entry("a", "failed after 1s", Some(20)), entry("b", "x", None)];
+        let later = [
+            entry("a", "failed after 2s", Some(10)),
+            entry("c", "y", Some(5)),
+            entry("a", "failed after 3s", Some(30)),
+            entry("a", "failed after 4s", Some(30)),
+            entry("a", "failed after 5s", Some(25)),
+            entry("b", "x", Some(1)),
+            entry("c", "y", None),
+        ];
+        let mut one_by_one = Dedup::default();
+        earlier.iter().chain(&later).for_each(|e| one_by_one.add(e.clone()));
+        let (mut merged, mut other) = (Dedup::default(), Dedup::default());
+        earlier.iter().for_each(|e| merged.add(e.clone()));
+        later.iter().for_each(|e| other.add(e.clone()));
+        merged.merge(other, |_| true);
+        let show = |d: Dedup| format!("{:?}", d.into_sorted());
+        assert_eq!(show(merged), show(one_by_one));
+    }
+
+    fn sameness(message: &str) -> String {
+        let mut out = String::new();
+        push_sameness(&mut out, message);
+        out
+    }
 
     #[test]
     fn retries_differing_only_in_numbers_are_the_same_failure() {
