@@ -91,6 +91,13 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
     if !text.starts_with('{') {
         return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
     }
+    // A cluster's list holds what was asked for: an item that is not an Event is built at once.
+    if let Some(s) = served
+        && filter.keeps_all()
+        && !is_event_kind(split_api_version(s.api_version).0, s.kind)
+    {
+        return build(text, filter, served);
+    }
     let peek: Peek = serde_json::from_str(text).map_err(json)?;
     let (api_version, kind) = match served {
         Some(s) => (Cow::Borrowed(s.api_version), Cow::Borrowed(s.kind)),
@@ -113,7 +120,15 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
         let id = ObjectRef::new(group, &kind, namespace, &name);
         return Ok(Parsed::Event(Event::from_json(id, text).map_err(json)?));
     }
-    let Value::Object(mut map) = serde_json::from_str(text).map_err(json)? else {
+    build(text, filter, served)
+}
+
+/// Builds an item's object: a file's slimmed, a cluster's given its list's `apiVersion` and
+/// `kind`; then as the filter admits it.
+fn build(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Result<Parsed, String> {
+    let Value::Object(mut map) =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {}", json_reason(&e)))?
+    else {
         return Err("expected a Kubernetes object".to_string());
     };
     match served {

@@ -85,6 +85,11 @@ impl Filter {
         Filter { unknown_kinds: false, ..Filter::wants(wants) }
     }
 
+    /// Whether every object is kept, whole.
+    pub(super) fn keeps_all(&self) -> bool {
+        self.wanted.is_none()
+    }
+
     /// Whether objects of this group and kind are kept (some of them, at least).
     pub fn keeps(&self, group: &str, kind: &str) -> bool {
         match &self.wanted {
