@@ -111,7 +111,7 @@ pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str) -> Result<()> {
         Ok::<(), anyhow::Error>(())
     })?;
     let kubeconfig = dir.join("components.kubeconfig");
-    wait_until("kwok fake nodes", Duration::from_secs(60), dir, || {
+    wait_until("kwok fake nodes", Duration::from_secs(180), dir, || {
         runtime.block_on(async {
             let Ok(client) = crate::client(&kubeconfig).await else { return false };
             let Ok(req) = http::Request::get("/api/v1/nodes?labelSelector=type%3Dkwok").body(Vec::new()) else {
