@@ -1,7 +1,7 @@
 //! The items of a list, whether a snapshot file's or a cluster's answer: each peeked at for its
 //! identity, built only when wanted, on every core; Events read without building their trees.
 
-use super::offline::{Filter, json_reason, slim};
+use super::offline::{Filter, invalid_json, slim};
 use crate::event::{Event, is_event_kind};
 use crate::lenient::{Pick, Scalar, texts};
 use crate::object::{Object, ObjectRef, split_api_version};
@@ -87,9 +87,8 @@ pub(super) struct Served<'a> {
 /// A file's objects lose what no plugin reads ([`slim`]); a cluster's (`served`) are kept as
 /// the API server sent them, with the list's `apiVersion` and `kind`.
 pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Result<Parsed, String> {
-    let json = |e: serde_json::Error| format!("invalid JSON: {}", json_reason(&e));
     if !text.starts_with('{') {
-        return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
+        return Ok(Parsed::Other(serde_json::from_str(text).map_err(invalid_json)?));
     }
     // A cluster's list holds what was asked for: an item that is not an Event is built at once.
     if let Some(s) = served
@@ -98,11 +97,11 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
     {
         return build(text, filter, served);
     }
-    let peek: Peek = serde_json::from_str(text).map_err(json)?;
+    let peek: Peek = serde_json::from_str(text).map_err(invalid_json)?;
     let (api_version, kind) = match served {
         Some(s) => (Cow::Borrowed(s.api_version), Cow::Borrowed(s.kind)),
         None if peek.items && peek.kind.as_deref().is_some_and(|k| k.ends_with("List")) => {
-            return Ok(Parsed::Other(serde_json::from_str(text).map_err(json)?));
+            return Ok(Parsed::Other(serde_json::from_str(text).map_err(invalid_json)?));
         }
         // The same checks, in the same order, as Object::from_value.
         None => (peek.api_version.ok_or("object has no apiVersion")?, peek.kind.ok_or("object has no kind")?),
@@ -118,7 +117,7 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
     }
     if is_event_kind(group, &kind) && filter.keeps_whole(group, &kind) {
         let id = ObjectRef::new(group, &kind, namespace, &name);
-        return Ok(Parsed::Event(Event::from_json(id, text).map_err(json)?));
+        return Ok(Parsed::Event(Event::from_json(id, text).map_err(invalid_json)?));
     }
     build(text, filter, served)
 }
@@ -126,9 +125,7 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
 /// Builds an item's object: a file's slimmed, a cluster's given its list's `apiVersion` and
 /// `kind`; then as the filter admits it.
 fn build(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Result<Parsed, String> {
-    let Value::Object(mut map) =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {}", json_reason(&e)))?
-    else {
+    let Value::Object(mut map) = serde_json::from_str(text).map_err(invalid_json)? else {
         return Err("expected a Kubernetes object".to_string());
     };
     match served {

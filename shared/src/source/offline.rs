@@ -439,12 +439,11 @@ fn add_json_document(
     snapshot: &mut Snapshot,
     filter: &Filter,
 ) -> std::result::Result<usize, String> {
-    let json = |e: serde_json::Error| format!("invalid JSON: {}", json_reason(&e));
     let items = match top {
         Top::Items(items) => items,
         // A single object (or a List whose items are not a list: the general path says so).
         Top::Other if text.starts_with('{') => return add_parsed(parse_item(text, filter, None)?, snapshot, filter),
-        Top::Other => return add_document(serde_json::from_str(text).map_err(json)?, snapshot, filter),
+        Top::Other => return add_document(serde_json::from_str(text).map_err(invalid_json)?, snapshot, filter),
     };
     let (kept, mut count) = parse_items(&items, filter, None);
     snapshot.reserve_events(kept.iter().flatten().filter(|(_, p)| matches!(p, Ok(Parsed::Event(_)))).count());
@@ -526,6 +525,11 @@ fn json_type(v: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
+}
+
+/// "invalid JSON: " and serde_json's reason, for an error that names its place elsewhere.
+pub(super) fn invalid_json(e: serde_json::Error) -> String {
+    format!("invalid JSON: {}", json_reason(&e))
 }
 
 /// serde_json's message without its trailing " at line L column C" (we print those first).
