@@ -185,13 +185,7 @@ fn read_paths_into(
     for path in paths {
         if path.as_os_str() == "-" {
             if stdin.is_none() {
-                let mut bytes = Vec::new();
-                std::io::stdin()
-                    .take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|source| Error::Read { path: path.clone(), source })?;
-                check_size("-", bytes.len() as u64)?;
-                *stdin = Some(bytes);
+                *stdin = Some(read_limited(std::io::stdin(), "-", path)?);
             }
             read_bytes_filtered("-", stdin.as_deref().unwrap_or_default(), snapshot, filter)?;
         } else if path.is_dir() {
@@ -258,10 +252,20 @@ fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter) -> Result<()
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(failed)?;
         return read_bytes_filtered(&name, &map, snapshot, filter);
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(failed)?;
-    check_size(&name, bytes.len() as u64)?;
+    let bytes = read_limited(&file, &name, path)?;
     read_bytes_filtered(&name, &bytes, snapshot, filter)
+}
+
+/// Reads a stream whole, refusing it past [`MAX_FILE_BYTES`] (standard input, a FIFO: their size
+/// is known only once read).
+fn read_limited(stream: impl Read, name: &str, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    stream
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    check_size(name, bytes.len() as u64)?;
+    Ok(bytes)
 }
 
 /// Parses one file's bytes (JSON or YAML, detected by the first non-blank character) into the
