@@ -37,7 +37,9 @@ impl Event {
     /// `lastTimestamp`, `eventTime`, `deprecatedLastTimestamp`, then `firstTimestamp`; never
     /// `creationTimestamp`.
     pub fn from_object(obj: &Object) -> Self {
-        let fields = serde::Deserialize::deserialize(&obj.raw).unwrap_or_else(|_: serde_json::Error| Fields::default());
+        // Objects read as trees (YAML, a watch) are few: the copy costs nothing that matters.
+        let raw = obj.raw.to_value();
+        let fields = serde::Deserialize::deserialize(&raw).unwrap_or_else(|_: serde_json::Error| Fields::default());
         fields.into_event(obj.id.clone())
     }
 

@@ -4,9 +4,9 @@
 //! directly, so an older API version with the same field names works unchanged.
 
 use crate::duration;
+use crate::json::Json;
 use crate::kinds::{HELM_GROUP, KUSTOMIZE_GROUP, SOURCE_GROUP};
 use crate::object::{Object, ObjectRef, split_api_version};
-use serde_json::Value;
 use std::time::Duration;
 
 /// The Flux controllers: their Deployment names in flux-system (flux2 `manifests/bases`) and the
@@ -38,9 +38,9 @@ pub struct Condition {
 
 /// `status.conditions` of any object.
 pub fn conditions(obj: &Object) -> Vec<Condition> {
-    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |c: &Json, k: &str| c.get(k).and_then(Json::as_str).unwrap_or("").to_string();
     obj.at("/status/conditions")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .map(|cs| {
             cs.iter()
                 .map(|c| Condition {
@@ -62,7 +62,7 @@ pub fn condition(obj: &Object, kind: &str) -> Option<Condition> {
 
 /// `spec.suspend`.
 pub fn suspended(obj: &Object) -> bool {
-    obj.at("/spec/suspend").and_then(Value::as_bool) == Some(true)
+    obj.at("/spec/suspend").and_then(Json::as_bool) == Some(true)
 }
 
 /// `spec.interval` parsed, or the error text naming the field when it is not a duration.
@@ -109,11 +109,11 @@ pub fn revisions(obj: &Object) -> Revisions {
 
 /// A reference from one Flux object to another (`sourceRef`, `chartRef`, `dependsOn`, ...),
 /// resolved to an [`ObjectRef`] with the namespace defaulted to the referrer's.
-fn reference(obj: &Object, r: &Value, default_group: &str, default_kind: Option<&str>) -> Option<ObjectRef> {
+fn reference(obj: &Object, r: &Json, default_group: &str, default_kind: Option<&str>) -> Option<ObjectRef> {
     let name = r.get("name")?.as_str()?;
-    let kind = r.get("kind").and_then(Value::as_str).or(default_kind)?;
-    let namespace = r.get("namespace").and_then(Value::as_str).unwrap_or(&obj.id.namespace);
-    let group = match r.get("apiVersion").and_then(Value::as_str) {
+    let kind = r.get("kind").and_then(Json::as_str).or(default_kind)?;
+    let namespace = r.get("namespace").and_then(Json::as_str).unwrap_or(&obj.id.namespace);
+    let group = match r.get("apiVersion").and_then(Json::as_str) {
         Some(av) => split_api_version(av).0,
         None => default_group,
     };
@@ -176,7 +176,7 @@ fn values_refs(obj: &Object, pointer: &str) -> Vec<ValuesRef> {
             let name = v.get("name")?.as_str()?;
             Some(ValuesRef {
                 target: ObjectRef::new("", kind, &obj.id.namespace, name),
-                optional: v.get("optional").and_then(Value::as_bool) == Some(true),
+                optional: v.get("optional").and_then(Json::as_bool) == Some(true),
             })
         })
         .collect()
@@ -202,9 +202,9 @@ pub fn health_checks(obj: &Object) -> Vec<ObjectRef> {
 /// (helm-controller waits by default).
 pub fn waits_for_managed(obj: &Object) -> bool {
     match obj.id.group.as_str() {
-        KUSTOMIZE_GROUP => obj.at("/spec/wait").and_then(Value::as_bool) == Some(true),
+        KUSTOMIZE_GROUP => obj.at("/spec/wait").and_then(Json::as_bool) == Some(true),
         HELM_GROUP => {
-            let off = |p: &str| obj.at(p).and_then(Value::as_bool) == Some(true);
+            let off = |p: &str| obj.at(p).and_then(Json::as_bool) == Some(true);
             !(off("/spec/install/disableWait") && off("/spec/upgrade/disableWait"))
         }
         _ => false,
@@ -242,7 +242,7 @@ pub fn helm_release_storage(hr: &Object) -> (String, String) {
     let release = match (hr.str_at("/spec/releaseName"), hr.str_at("/spec/targetNamespace")) {
         (Some(name), _) => name.to_string(),
         (None, Some(target)) => format!("{target}-{}", hr.id.name),
-        (None, None) => hr.id.name.clone(),
+        (None, None) => hr.id.name.to_string(),
     };
     (ns, release)
 }
@@ -252,6 +252,6 @@ pub fn helm_target_namespace(hr: &Object) -> String {
     hr.str_at("/spec/targetNamespace").unwrap_or(&hr.id.namespace).to_string()
 }
 
-fn list<'a>(obj: &'a Object, pointer: &str) -> impl Iterator<Item = &'a Value> + 'a {
-    obj.at(pointer).and_then(Value::as_array).into_iter().flatten()
+fn list<'a>(obj: &'a Object, pointer: &str) -> impl Iterator<Item = &'a Json> + 'a {
+    obj.at(pointer).and_then(Json::as_array).into_iter().flatten()
 }

@@ -6,12 +6,12 @@
 
 use crate::flux;
 use crate::health::{self, Health};
+use crate::json::Json;
 use crate::kinds::{self, HELM_GROUP, KUSTOMIZE_GROUP};
 use crate::object::{Object, ObjectRef, split_api_version};
 use crate::snapshot::FastMap;
 use crate::snapshot::Snapshot;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::HashSet;
 
 /// A set of node pairs, hashed as cheaply as [`FastMap`] keys.
@@ -340,10 +340,10 @@ impl Graph {
         }
         match (id.group.as_str(), id.kind.as_str()) {
             ("apps", "StatefulSet") => {
-                let replicas = obj.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).clamp(0, 1000);
-                let templates = obj.at("/spec/volumeClaimTemplates").and_then(Value::as_array);
+                let replicas = obj.at("/spec/replicas").and_then(Json::as_i64).unwrap_or(1).clamp(0, 1000);
+                let templates = obj.at("/spec/volumeClaimTemplates").and_then(Json::as_array);
                 for t in templates.into_iter().flatten() {
-                    let Some(tname) = t.pointer("/metadata/name").and_then(Value::as_str) else { continue };
+                    let Some(tname) = t.pointer("/metadata/name").and_then(Json::as_str) else { continue };
                     for i in 0..replicas {
                         let pvc = ObjectRef::new(
                             "",
@@ -356,9 +356,9 @@ impl Graph {
                 }
             }
             ("", "Pod") => {
-                for v in obj.at("/spec/volumes").and_then(Value::as_array).into_iter().flatten() {
-                    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
-                    let optional = |p: &str| v.pointer(p).and_then(Value::as_bool) == Some(true);
+                for v in obj.at("/spec/volumes").and_then(Json::as_array).into_iter().flatten() {
+                    let s = |p: &str| v.pointer(p).and_then(Json::as_str);
+                    let optional = |p: &str| v.pointer(p).and_then(Json::as_bool) == Some(true);
                     if let Some(claim) = s("/persistentVolumeClaim/claimName") {
                         let pvc = ObjectRef::new("", "PersistentVolumeClaim", &id.namespace, claim);
                         self.edge(snapshot, id, pvc, Relation::MountsClaim, false);
@@ -382,12 +382,12 @@ impl Graph {
                         );
                     }
                 }
-                for c in obj.at("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
-                    for from in c.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+                for c in obj.at("/spec/containers").and_then(Json::as_array).into_iter().flatten() {
+                    for from in c.get("envFrom").and_then(Json::as_array).into_iter().flatten() {
                         for (key, kind) in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")] {
                             let r = from.get(key);
-                            let name = r.and_then(|r| r.get("name")).and_then(Value::as_str);
-                            let optional = r.and_then(|r| r.get("optional")).and_then(Value::as_bool) == Some(true);
+                            let name = r.and_then(|r| r.get("name")).and_then(Json::as_str);
+                            let optional = r.and_then(|r| r.get("optional")).and_then(Json::as_bool) == Some(true);
                             if let (Some(name), false) = (name, optional) {
                                 self.edge(
                                     snapshot,

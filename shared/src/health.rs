@@ -2,10 +2,10 @@
 //! ("0/1 ready", "Pending", "NotFound", "HealthCheckFailed").
 
 use crate::flux;
+use crate::json::Json;
 use crate::kinds::is_flux_group;
 use crate::object::Object;
 use serde::Serialize;
-use serde_json::Value;
 
 /// How an object is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -94,8 +94,8 @@ pub fn of(obj: &Object) -> Health {
 fn flux_health(obj: &Object) -> Health {
     let ready = flux::condition(obj, "Ready");
     let stalled = flux::condition(obj, "Stalled").filter(|c| c.status == "True");
-    let generation = obj.at("/metadata/generation").and_then(Value::as_i64);
-    let observed = obj.at("/status/observedGeneration").and_then(Value::as_i64);
+    let generation = obj.at("/metadata/generation").and_then(Json::as_i64);
+    let observed = obj.at("/status/observedGeneration").and_then(Json::as_i64);
     let health = match (ready, stalled) {
         (_, Some(s)) => Health::new(State::Failed, s.reason, s.message),
         (Some(r), None) if r.status == "True" => {
@@ -116,7 +116,7 @@ fn flux_health(obj: &Object) -> Health {
 }
 
 fn int(obj: &Object, pointer: &str) -> i64 {
-    obj.at(pointer).and_then(Value::as_i64).unwrap_or(0)
+    obj.at(pointer).and_then(Json::as_i64).unwrap_or(0)
 }
 
 fn ratio(ready: i64, want: i64) -> Health {
@@ -125,7 +125,7 @@ fn ratio(ready: i64, want: i64) -> Health {
 }
 
 fn replicas(obj: &Object) -> Health {
-    let want = obj.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let want = obj.at("/spec/replicas").and_then(Json::as_i64).unwrap_or(1);
     let ready = int(obj, "/status/readyReplicas");
     let mut health = ratio(ready, want);
     if health.state == State::Failed {
@@ -145,12 +145,12 @@ fn replicas(obj: &Object) -> Health {
 
 fn pod(obj: &Object) -> Health {
     let phase = obj.str_at("/status/phase").unwrap_or("Unknown");
-    let statuses = obj.at("/status/containerStatuses").and_then(Value::as_array);
+    let statuses = obj.at("/status/containerStatuses").and_then(Json::as_array);
     for c in statuses.into_iter().flatten() {
         if let Some(w) = c.pointer("/state/waiting") {
-            let reason = w.get("reason").and_then(Value::as_str).unwrap_or("Waiting");
-            let message = w.get("message").and_then(Value::as_str).unwrap_or("");
-            let last = c.pointer("/lastState/terminated/reason").and_then(Value::as_str);
+            let reason = w.get("reason").and_then(Json::as_str).unwrap_or("Waiting");
+            let message = w.get("message").and_then(Json::as_str).unwrap_or("");
+            let last = c.pointer("/lastState/terminated/reason").and_then(Json::as_str);
             let message = match (message, last) {
                 ("", Some(l)) => format!("last terminated: {l}"),
                 (m, _) => m.to_string(),

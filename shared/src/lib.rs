@@ -15,6 +15,7 @@ pub mod flux;
 pub mod graph;
 pub mod health;
 pub mod helm;
+pub mod json;
 pub mod kinds;
 pub mod lastsuccess;
 pub mod lenient;
@@ -26,5 +27,6 @@ pub mod source;
 pub mod time;
 
 pub use error::{Error, Result};
+pub use json::Json;
 pub use object::{Object, ObjectRef};
 pub use snapshot::Snapshot;

@@ -2,6 +2,7 @@
 
 use crate::event::{Event, is_event_kind};
 use crate::object::{Object, ObjectRef};
+use compact_str::CompactString;
 use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,11 +32,11 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomS
 pub struct Snapshot {
     objects: Vec<Object>,
     index: FastMap<ObjectRef, usize>,
-    by_kind: FastMap<(String, String), Vec<usize>>,
+    by_kind: FastMap<(CompactString, CompactString), Vec<usize>>,
     events: Vec<Event>,
     event_index: FastMap<ObjectRef, usize>,
     /// Events by the (kind, namespace, name) they are about.
-    about: FastMap<(String, String, String), Vec<usize>>,
+    about: FastMap<(CompactString, CompactString, CompactString), Vec<usize>>,
     /// Kinds (group, kind) whose objects were read completely, so a missing object of such a kind
     /// really is missing (NotFound) rather than not looked at.
     pub listed_kinds: BTreeSet<(String, String)>,
@@ -68,7 +69,7 @@ impl Snapshot {
         match self.by_kind.entry((object.id.group.clone(), object.id.kind.clone())) {
             Entry::Occupied(mut list) => list.get_mut().push(i),
             Entry::Vacant(list) => {
-                self.listed_kinds.insert(list.key().clone());
+                self.listed_kinds.insert((list.key().0.to_string(), list.key().1.to_string()));
                 list.insert(vec![i]);
             }
         }
@@ -78,7 +79,10 @@ impl Snapshot {
 
     /// Adds an Event; a later copy of the same Event replaces an earlier one.
     pub fn insert_event(&mut self, event: Event) {
-        let key = |e: &Event| e.about().map(|(kind, ns, name)| (kind.to_string(), ns.to_string(), name.to_string()));
+        let key = |e: &Event| {
+            e.about()
+                .map(|(kind, ns, name)| (CompactString::from(kind), CompactString::from(ns), CompactString::from(name)))
+        };
         if let Some(&i) = self.event_index.get(&event.id) {
             if self.events[i].about() != event.about() {
                 if let Some(list) = key(&self.events[i]).and_then(|k| self.about.get_mut(&k)) {
@@ -97,7 +101,7 @@ impl Snapshot {
         }
         // The kind is recorded as listed with its first Event (of each group).
         if self.events.last().is_none_or(|last| last.id.group != event.id.group) {
-            self.listed_kinds.insert((event.id.group.clone(), event.id.kind.clone()));
+            self.listed_kinds.insert((event.id.group.to_string(), event.id.kind.to_string()));
         }
         self.event_index.insert(event.id.clone(), i);
         self.events.push(event);
@@ -135,7 +139,7 @@ impl Snapshot {
 
     /// Objects of one kind (not Events), in the order read.
     pub fn of_kind<'a>(&'a self, group: &'a str, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
-        self.by_kind.get(&(group.to_string(), kind.to_string())).into_iter().flatten().map(|&i| &self.objects[i])
+        self.by_kind.get(&(group.into(), kind.into())).into_iter().flatten().map(|&i| &self.objects[i])
     }
 
     /// Events (core/v1 and events.k8s.io/v1) about an object, matched by kind, namespace and

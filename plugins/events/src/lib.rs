@@ -381,7 +381,7 @@ fn tenant_of(snapshot: &Snapshot, id: &ObjectRef) -> String {
         .get(id)
         .and_then(|o| o.label("toolkit.fluxcd.io/tenant"))
         .map(str::to_string)
-        .unwrap_or_else(|| id.namespace.clone())
+        .unwrap_or_else(|| id.namespace.to_string())
 }
 
 fn keep(e: &Entry, args: &Args, snapshot: &Snapshot, now: DateTime<Utc>, grep: Option<&regex::Regex>) -> bool {

@@ -331,7 +331,7 @@ fn resolve_target(
 ) -> Result<usize> {
     let ns = namespace.or(snapshot.default_namespace.as_deref()).unwrap_or("default");
     match namespaced {
-        Some(true) => id.namespace = ns.to_string(),
+        Some(true) => id.namespace = ns.into(),
         Some(false) => {}
         None => {
             let wanted = id.kind.to_ascii_lowercase();
@@ -353,7 +353,7 @@ fn resolve_target(
     let node = graph.find(&id).ok_or_else(|| Error::NotFound(id.to_string()))?;
     // Known only as someone's reference, of a kind that could not be listed (403, missing
     // CRD): there is nothing to trace, and "missing" would be a guess.
-    if !graph.nodes[node].exists && !snapshot.listed_kinds.contains(&(id.group.clone(), id.kind.clone())) {
+    if !graph.nodes[node].exists && !snapshot.listed_kinds.contains(&(id.group.to_string(), id.kind.to_string())) {
         return Err(Error::Unreadable(id.to_string()));
     }
     Ok(node)

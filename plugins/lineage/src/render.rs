@@ -133,9 +133,9 @@ impl Lineage<'_> {
             let mut row = vec![
                 dir.to_string(),
                 depth.to_string(),
-                info.id.kind.clone(),
-                if info.id.namespace.is_empty() { "-".into() } else { info.id.namespace.clone() },
-                info.id.name.clone(),
+                info.id.kind.to_string(),
+                if info.id.namespace.is_empty() { "-".into() } else { info.id.namespace.to_string() },
+                info.id.name.to_string(),
             ];
             row.extend(self.status_cells(info, palette, true));
             table.row(row);

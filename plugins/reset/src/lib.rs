@@ -98,8 +98,8 @@ fn plan_command(args: &Args, format: Format, runtime: &tokio::runtime::Runtime) 
         let versions = targets.iter().map(|t| (t.kind.kind.to_string(), t.version.clone())).collect();
         let found: Vec<String> = snapshot
             .of_kind("apps", "Deployment")
-            .filter(|d| d.id.namespace == ns && plan::is_controller(&d.raw))
-            .map(|d| d.id.name.clone())
+            .filter(|d| d.id.namespace == ns && plan::is_controller(&d.raw.to_value()))
+            .map(|d| d.id.name.to_string())
             .collect();
         let mut notes = Vec::new();
         if found.is_empty() {
@@ -175,7 +175,7 @@ fn plan_command(args: &Args, format: Format, runtime: &tokio::runtime::Runtime) 
 async fn check_managers(api: &Api, targets: &[Target], served: &steps::ServedMap) -> Result<()> {
     let mut running = Vec::new();
     for (obj, manager) in plan::outside_managers(targets) {
-        let Some(s) = served.get(&(manager.group.clone(), manager.kind.clone())) else { continue };
+        let Some(s) = served.get(&(manager.group.to_string(), manager.kind.to_string())) else { continue };
         let path = format!(
             "{}/{}",
             model::collection_path(&manager.group, &s.version, &s.plural, &manager.namespace),

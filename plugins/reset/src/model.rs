@@ -102,7 +102,7 @@ impl Scope {
 
     /// Whether an object is in scope.
     pub fn contains(&self, o: &Object) -> bool {
-        let ns_ok = self.namespaces.as_ref().is_none_or(|list| list.contains(&o.id.namespace));
+        let ns_ok = self.namespaces.as_ref().is_none_or(|list| list.iter().any(|n| *n == o.id.namespace));
         let kind_ok = self.kinds.iter().any(|k| k.group == o.id.group && k.kind == o.id.kind);
         let sel_ok = match &self.selector {
             Some(text) => Selector::parse(text).is_ok_and(|s| s.matches(o)),
@@ -191,7 +191,7 @@ impl Target {
     pub fn from_object(o: &Object) -> Option<Target> {
         let kind = reset_kinds().find(|k| k.group == o.id.group && k.kind == o.id.kind)?;
         let version = kubectl_flux_shared::object::split_api_version(&o.api_version).1.to_string();
-        Some(Target { id: o.id.clone(), version, kind, raw: o.raw.clone() })
+        Some(Target { id: o.id.clone(), version, kind, raw: o.raw.to_value() })
     }
 
     /// `apiVersion`.

@@ -131,9 +131,10 @@ pub fn outside_managers(targets: &[Target]) -> Vec<(ObjectRef, ObjectRef)> {
 pub fn inventory_collections(targets: &[Target]) -> BTreeMap<(String, String, String), Vec<ObjectRef>> {
     let mut out: BTreeMap<(String, String, String), Vec<ObjectRef>> = BTreeMap::new();
     for t in targets.iter().filter(|t| t.id.kind == "Kustomization") {
-        let o = kubectl_flux_shared::Object { id: t.id.clone(), api_version: t.api_version(), raw: t.raw.clone() };
+        let o =
+            kubectl_flux_shared::Object { id: t.id.clone(), api_version: t.api_version(), raw: t.raw.clone().into() };
         for r in flux::inventory(&o) {
-            out.entry((r.group.clone(), r.kind.clone(), r.namespace.clone())).or_default().push(r);
+            out.entry((r.group.to_string(), r.kind.to_string(), r.namespace.to_string())).or_default().push(r);
         }
     }
     out
@@ -145,7 +146,11 @@ pub fn helm_storage(targets: &[Target]) -> Vec<(ObjectRef, String, String)> {
         .iter()
         .filter(|t| t.id.kind == "HelmRelease")
         .map(|t| {
-            let o = kubectl_flux_shared::Object { id: t.id.clone(), api_version: t.api_version(), raw: t.raw.clone() };
+            let o = kubectl_flux_shared::Object {
+                id: t.id.clone(),
+                api_version: t.api_version(),
+                raw: t.raw.clone().into(),
+            };
             let (ns, release) = flux::helm_release_storage(&o);
             (t.id.clone(), ns, release)
         })
@@ -358,7 +363,7 @@ impl Plan {
                 let o = kubectl_flux_shared::Object {
                     id: target.id.clone(),
                     api_version: target.api_version(),
-                    raw: target.raw.clone(),
+                    raw: target.raw.clone().into(),
                 };
                 let entries = flux::inventory(&o).len();
                 guards.push(format!(

@@ -147,7 +147,7 @@ impl Baseline {
 pub async fn managed_uids(api: &Api, served: &ServedMap, refs: &[ObjectRef]) -> Result<HashMap<ObjectRef, String>> {
     let mut collections: BTreeSet<(String, String, String)> = BTreeSet::new();
     for r in refs {
-        collections.insert((r.group.clone(), r.kind.clone(), r.namespace.clone()));
+        collections.insert((r.group.to_string(), r.kind.to_string(), r.namespace.to_string()));
     }
     let mut out = HashMap::new();
     for (group, kind, ns) in collections {
@@ -212,7 +212,7 @@ pub async fn baseline(api: &Api, served: &ServedMap, targets: &[Target], control
 
 /// Cluster-scoped inventory entries are keyed without namespace.
 fn normalise(served: &ServedMap, r: &ObjectRef) -> ObjectRef {
-    match served.get(&(r.group.clone(), r.kind.clone())) {
+    match served.get(&(r.group.to_string(), r.kind.to_string())) {
         Some(s) if !s.namespaced => ObjectRef::new(&r.group, &r.kind, "", &r.name),
         _ => r.clone(),
     }

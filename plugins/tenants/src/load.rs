@@ -63,7 +63,7 @@ pub fn of(obj: &Object, tenant: String, applied: usize) -> Result<Load, String> 
     };
     let source = is_source(&obj.id);
     let artifact_bytes =
-        if source { obj.at("/status/artifact/size").and_then(serde_json::Value::as_u64) } else { None };
+        if source { obj.at("/status/artifact/size").and_then(kubectl_flux_shared::Json::as_u64) } else { None };
     let fetch = if source { artifact_bytes.map(|b| b as f64 * per_hour) } else { None };
     let git = if obj.id.kind == "GitRepository" { per_hour } else { 0.0 };
     let applies = match obj.id.group.as_str() {

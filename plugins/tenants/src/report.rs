@@ -98,12 +98,11 @@ pub fn build(snapshot: &Snapshot, args: &Args) -> Result<Report, String> {
         .filter(|o| kinds::is_flux_group(&o.id.group) && kinds::find(&o.id.group, &o.id.kind).is_some())
         .filter(|o| selector.as_ref().is_none_or(|s| s.matches(o)))
         .filter(|o| {
-            args.common.scope.all_namespaces
-                || args.common.scope.namespace.as_ref().is_none_or(|n| &o.id.namespace == n)
+            args.common.scope.all_namespaces || args.common.scope.namespace.as_ref().is_none_or(|n| o.id.namespace == n)
         })
         .collect();
     let tenant_of =
-        |o: &Object| o.label(&args.tenant_label).map(str::to_string).unwrap_or_else(|| o.id.namespace.clone());
+        |o: &Object| o.label(&args.tenant_label).map(str::to_string).unwrap_or_else(|| o.id.namespace.to_string());
     let mut tenants: BTreeMap<String, Tenant> = BTreeMap::new();
     let mut loads = Vec::new();
     let releases = kubectl_flux_shared::helm::Releases::index(snapshot);
@@ -119,7 +118,7 @@ pub fn build(snapshot: &Snapshot, args: &Args) -> Result<Report, String> {
     for l in &loads {
         let t =
             tenants.entry(l.tenant.clone()).or_insert_with(|| Tenant { name: l.tenant.clone(), ..Tenant::default() });
-        *t.by_kind.entry(l.id.kind.clone()).or_default() += 1;
+        *t.by_kind.entry(l.id.kind.to_string()).or_default() += 1;
         if let Some(i) = l.interval.filter(|_| !l.suspended)
             && t.shortest.as_ref().is_none_or(|(s, id)| (i, &l.id) < (*s, id))
         {

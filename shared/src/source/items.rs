@@ -3,6 +3,7 @@
 
 use super::offline::{Filter, invalid_json, slim};
 use crate::event::{Event, is_event_kind};
+use crate::json::Json;
 use crate::lenient::{Pick, Scalar, texts};
 use crate::object::{Object, ObjectRef, split_api_version};
 use serde::de::IgnoredAny;
@@ -125,17 +126,18 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
 /// Builds an item's object: a file's slimmed, a cluster's given its list's `apiVersion` and
 /// `kind`; then as the filter admits it.
 fn build(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Result<Parsed, String> {
-    let Value::Object(mut map) = serde_json::from_str(text).map_err(invalid_json)? else {
+    let mut raw: Json = serde_json::from_str(text).map_err(invalid_json)?;
+    let Some(fields) = raw.as_object_mut() else {
         return Err("expected a Kubernetes object".to_string());
     };
     match served {
-        None => slim(&mut map),
+        None => slim(&mut raw),
         Some(s) => {
-            map.insert("apiVersion".into(), Value::from(s.api_version));
-            map.insert("kind".into(), Value::from(s.kind));
+            fields.insert("apiVersion", Json::String(s.api_version.into()));
+            fields.insert("kind", Json::String(s.kind.into()));
         }
     }
-    Ok(filter.admit(Object::from_value(Value::Object(map))?).map_or(Parsed::Skipped, Parsed::Object))
+    Ok(filter.admit(Object::from_json(raw)?).map_or(Parsed::Skipped, Parsed::Object))
 }
 
 /// Items below this count are parsed on the calling thread.

@@ -4,6 +4,7 @@
 
 use super::items::{Parsed, parse_item, parse_items};
 use crate::error::{Error, Result};
+use crate::json::Json;
 use crate::lenient::Scalar;
 use crate::object::Object;
 use crate::selector::Selector;
@@ -139,8 +140,8 @@ impl Filter {
         if !any {
             return None;
         }
-        if !full && let Value::Object(map) = &mut object.raw {
-            map.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
+        if !full && let Some(fields) = object.raw.as_object_mut() {
+            fields.retain(|k, _| matches!(k, "apiVersion" | "kind" | "metadata"));
         }
         Some(object)
     }
@@ -335,12 +336,8 @@ impl<'de> serde::Deserialize<'de> for Top<'de> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON document")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Top<'de>, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<&'de RawValue>()? {
-                    items.push(item);
-                }
-                Ok(Top::Items(items))
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Top<'de>, A::Error> {
+                delimit(seq).map(Top::Items)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Top<'de>, A::Error> {
                 let (mut kind, mut items, mut repeated) = (None, None, false);
@@ -384,6 +381,15 @@ impl<'de> serde::Deserialize<'de> for Top<'de> {
     }
 }
 
+/// A list's items as slices of the text.
+fn delimit<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> std::result::Result<Vec<&'de RawValue>, A::Error> {
+    let mut items = Vec::new();
+    while let Some(item) = seq.next_element::<&'de RawValue>()? {
+        items.push(item);
+    }
+    Ok(items)
+}
+
 /// The `items` of a List: the items' slices if it is an array, `None` otherwise.
 struct ItemList<'a>(Option<Vec<&'a RawValue>>);
 
@@ -404,12 +410,8 @@ impl<'de> serde::de::Visitor<'de> for TopVisitorForItems {
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any value")
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Top<'de>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<&'de RawValue>()? {
-            items.push(item);
-        }
-        Ok(Top::Items(items))
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Top<'de>, A::Error> {
+        delimit(seq).map(Top::Items)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Top<'de>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -487,8 +489,9 @@ fn add_document(doc: Value, snapshot: &mut Snapshot, filter: &Filter) -> std::re
                 };
                 add_items(items, snapshot, filter)
             } else {
-                slim(&mut map);
-                let object = Object::from_value(Value::Object(map))?;
+                let mut raw = Json::from(Value::Object(map));
+                slim(&mut raw);
+                let object = Object::from_json(raw)?;
                 if filter.keeps(&object.id.group, &object.id.kind)
                     && let Some(object) = filter.admit(object)
                 {
@@ -503,10 +506,10 @@ fn add_document(doc: Value, snapshot: &mut Snapshot, filter: &Filter) -> std::re
 
 /// Drops what no plugin reads and that dominates `kubectl get -o json` output: managedFields and
 /// the last-applied-configuration annotation (a second copy of the object).
-pub(super) fn slim(map: &mut serde_json::Map<String, Value>) {
-    if let Some(Value::Object(meta)) = map.get_mut("metadata") {
+pub(super) fn slim(object: &mut Json) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Json::as_object_mut) {
         meta.remove("managedFields");
-        if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Json::as_object_mut) {
             annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
     }
