@@ -6,15 +6,15 @@
 
 use crate::flux;
 use crate::health::{self, Health};
+use crate::id_index::IdIndex;
 use crate::json::Json;
 use crate::kinds::{self, HELM_GROUP, KUSTOMIZE_GROUP};
 use crate::object::{Object, ObjectRef, split_api_version};
-use crate::snapshot::FastMap;
 use crate::snapshot::Snapshot;
 use serde::Serialize;
 use std::collections::HashSet;
 
-/// A set of node pairs, hashed as cheaply as [`FastMap`] keys.
+/// A set of node pairs, hashed as cheaply as [`crate::snapshot::FastMap`] keys.
 type PairSet = HashSet<(usize, usize), foldhash::fast::RandomState>;
 
 /// Why two objects are connected.
@@ -187,7 +187,7 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Edges.
     pub edges: Vec<Edge>,
-    index: FastMap<ObjectRef, usize>,
+    index: IdIndex,
     out: Vec<Vec<usize>>,
     inc: Vec<Vec<usize>>,
     /// Problems found while building (an undecodable Helm release, say).
@@ -241,7 +241,7 @@ impl Graph {
 
     /// The node index of an object, if it is in the graph.
     pub fn find(&self, id: &ObjectRef) -> Option<usize> {
-        self.index.get(id).copied()
+        self.index.get(id, |i| &self.nodes[i].id)
     }
 
     /// Edges leaving a node (`from` is the node).
@@ -255,7 +255,7 @@ impl Graph {
     }
 
     fn node(&mut self, snapshot: &Snapshot, id: &ObjectRef) -> usize {
-        if let Some(&i) = self.index.get(id) {
+        if let Some(i) = self.index.get(id, |i| &self.nodes[i].id) {
             return i;
         }
         let (health, exists, waits_for_managed) = match snapshot.get(id) {
@@ -265,7 +265,7 @@ impl Graph {
         };
         let i = self.nodes.len();
         self.nodes.push(Node { id: id.clone(), health, exists, waits_for_managed });
-        self.index.insert(id.clone(), i);
+        self.index.insert(id, i, |i| &self.nodes[i].id);
         i
     }
 

@@ -15,6 +15,7 @@ pub mod flux;
 pub mod graph;
 pub mod health;
 pub mod helm;
+pub mod id_index;
 pub mod json;
 pub mod kinds;
 pub mod lastsuccess;

@@ -1,6 +1,7 @@
 //! The in-memory snapshot every answer is computed from, whether read live or from files.
 
 use crate::event::{Event, is_event_kind};
+use crate::id_index::IdIndex;
 use crate::object::{Object, ObjectRef};
 use compact_str::CompactString;
 use std::collections::BTreeSet;
@@ -31,10 +32,10 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomS
 #[derive(Debug, Default)]
 pub struct Snapshot {
     objects: Vec<Object>,
-    index: FastMap<ObjectRef, usize>,
+    index: IdIndex,
     by_kind: FastMap<(CompactString, CompactString), Vec<usize>>,
     events: Vec<Event>,
-    event_index: FastMap<ObjectRef, usize>,
+    event_index: IdIndex,
     /// Events by the (kind, namespace, name) they are about.
     about: FastMap<(CompactString, CompactString, CompactString), Vec<usize>>,
     /// Kinds (group, kind) whose objects were read completely, so a missing object of such a kind
@@ -59,7 +60,7 @@ impl Snapshot {
         if is_event_kind(&object.id.group, &object.id.kind) {
             return self.insert_event(Event::from_object(&object));
         }
-        if let Some(&i) = self.index.get(&object.id) {
+        if let Some(i) = self.index.get(&object.id, |i| &self.objects[i].id) {
             self.objects[i] = object;
             return;
         }
@@ -73,7 +74,7 @@ impl Snapshot {
                 list.insert(vec![i]);
             }
         }
-        self.index.insert(object.id.clone(), i);
+        self.index.insert(&object.id, i, |i| &self.objects[i].id);
         self.objects.push(object);
     }
 
@@ -83,7 +84,7 @@ impl Snapshot {
             e.about()
                 .map(|(kind, ns, name)| (CompactString::from(kind), CompactString::from(ns), CompactString::from(name)))
         };
-        if let Some(&i) = self.event_index.get(&event.id) {
+        if let Some(i) = self.event_index.get(&event.id, |i| &self.events[i].id) {
             if self.events[i].about() != event.about() {
                 if let Some(list) = key(&self.events[i]).and_then(|k| self.about.get_mut(&k)) {
                     list.retain(|&j| j != i);
@@ -103,7 +104,7 @@ impl Snapshot {
         if self.events.last().is_none_or(|last| last.id.group != event.id.group) {
             self.listed_kinds.insert((event.id.group.to_string(), event.id.kind.to_string()));
         }
-        self.event_index.insert(event.id.clone(), i);
+        self.event_index.insert(&event.id, i, |i| &self.events[i].id);
         self.events.push(event);
     }
 
@@ -124,7 +125,7 @@ impl Snapshot {
 
     /// Looks an object up by identity.
     pub fn get(&self, id: &ObjectRef) -> Option<&Object> {
-        self.index.get(id).map(|&i| &self.objects[i])
+        self.index.get(id, |i| &self.objects[i].id).map(|i| &self.objects[i])
     }
 
     /// Every object but the Events, in the order read.

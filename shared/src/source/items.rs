@@ -1,6 +1,7 @@
 //! The items of a list, whether a snapshot file's or a cluster's answer: each peeked at for its
 //! identity, built only when wanted, on every core; Events read without building their trees.
 
+use super::mapped::Pages;
 use super::offline::{Filter, invalid_json, slim};
 use crate::event::{Event, is_event_kind};
 use crate::json::Json;
@@ -152,13 +153,20 @@ pub(super) type Numbered = (usize, std::result::Result<Parsed, String>);
 /// leave nothing behind (a 200,000-Event file read by a plugin that wants a few of them costs
 /// no per-item memory).
 pub(super) fn parse_items(items: &[&RawValue], filter: &Filter, served: Option<Served>) -> (Vec<Vec<Numbered>>, usize) {
+    // A mapped file's pages are released behind each thread's part as it goes.
+    let pages = Pages::current();
     let parse_part = |offset: usize, part: &[&RawValue]| {
         let mut kept = Vec::new();
         let mut skipped = 0;
+        let mut done = part.first().and_then(|raw| pages?.offset(raw.get().as_ptr()));
         for (i, raw) in part.iter().enumerate() {
             match parse_item(raw.get(), filter, served) {
                 Ok(Parsed::Skipped) => skipped += 1,
                 other => kept.push((offset + i, other)),
+            }
+            if let (Some(pages), Some(done)) = (pages, done.as_mut()) {
+                let end = raw.get().as_bytes().as_ptr_range().end;
+                pages.release(end, done, i + 1 == part.len());
             }
         }
         (kept, skipped)

@@ -3,6 +3,7 @@
 
 mod items;
 pub mod live;
+mod mapped;
 pub mod offline;
 
 use crate::kinds::KindInfo;

@@ -3,6 +3,7 @@
 //! files, and `-` for standard input.
 
 use super::items::{Parsed, parse_item, parse_items};
+use super::mapped::{self, Mapped};
 use crate::error::{Error, Result};
 use crate::json::Json;
 use crate::lenient::Scalar;
@@ -244,14 +245,8 @@ fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter) -> Result<()
     let meta = file.metadata().map_err(failed)?;
     check_size(&name, meta.len())?;
     if meta.is_file() && meta.len() >= MAP_FROM_BYTES {
-        // SAFETY: the map is read-only and private, and only read while this function runs. A
-        // program writing the file meanwhile could change what is read (then the parse fails
-        // or reads what was written) or truncate it (then the process gets SIGBUS), the risk
-        // every mapped read carries (ripgrep's too). The gain: a large snapshot is read from
-        // the page cache where it is, neither copied nor its pages zeroed first (a 205 MB copy
-        // was 40% of flux-ratelimit's time).
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(failed)?;
-        return read_bytes_filtered(&name, &map, snapshot, filter);
+        let map = Mapped::open(&file).map_err(failed)?;
+        return map.releasing(|| read_bytes_filtered(&name, map.bytes(), snapshot, filter));
     }
     let bytes = read_limited(&file, &name, path)?;
     read_bytes_filtered(&name, &bytes, snapshot, filter)
@@ -278,8 +273,8 @@ pub fn read_bytes(name: &str, bytes: &[u8], snapshot: &mut Snapshot) -> Result<(
 /// [`read_bytes`], keeping what `filter` keeps.
 pub fn read_bytes_filtered(name: &str, bytes: &[u8], snapshot: &mut Snapshot, filter: &Filter) -> Result<()> {
     let malformed = |message: String| Error::Malformed { file: name.to_string(), message };
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+    let text = mapped::text(bytes).map_err(|valid_up_to| {
+        let line = bytes[..valid_up_to].iter().filter(|&&b| b == b'\n').count() + 1;
         malformed(format!("line {line}: not UTF-8 text"))
     })?;
     let first = text.trim_start_matches('\u{feff}').trim_start().chars().next();
@@ -381,10 +376,11 @@ impl<'de> serde::Deserialize<'de> for Top<'de> {
     }
 }
 
-/// A list's items as slices of the text.
+/// A list's items as slices of the text; a mapped file's pages are released behind them.
 fn delimit<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> std::result::Result<Vec<&'de RawValue>, A::Error> {
     let mut items = Vec::new();
     while let Some(item) = seq.next_element::<&'de RawValue>()? {
+        mapped::passed(item.get().as_ptr());
         items.push(item);
     }
     Ok(items)
