@@ -185,32 +185,11 @@ mod tests {
     }
 
     #[test]
-    fn pointers_read_like_rfc_6901() {
-        let raw = serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"a/b": "slash", "m~n": "tilde"}},
-            "list": [{"x": 1}, {"x": 2}], "": {"": "empty keys"}
-        });
-        let object = Object::from_value(raw.clone()).unwrap();
-        for pointer in [
-            "",
-            "/kind",
-            "/metadata/name",
-            "/list/1/x",
-            "/list/01/x",
-            "/list/+1/x",
-            "/list/2",
-            "/list/x",
-            "/kind/x",
-            "/metadata/annotations/a~1b",
-            "/metadata/annotations/m~0n",
-            "/metadata/annotations/a/b",
-            "/",
-            "//",
-            "kind",
-            "/list/-1",
-        ] {
-            assert_eq!(object.at(pointer).map(Json::to_value).as_ref(), raw.pointer(pointer), "{pointer:?}");
-        }
+    fn fields_are_read_by_pointer() {
+        // Pointers themselves are Json::pointer's (tested there).
+        let raw = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "list": [{"x": 1}, {"x": 2}]});
+        let object = Object::from_value(raw).unwrap();
+        assert_eq!(object.str_at("/metadata/name"), Some("c"));
         assert_eq!(object.str_at("/list/1/x"), None);
         assert_eq!(object.at("/list/1/x").and_then(Json::as_i64), Some(2));
     }
