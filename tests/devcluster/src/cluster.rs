@@ -2,11 +2,12 @@
 //! manager, scheduler and kwok) as local processes on free 127.0.0.1 ports, each cluster in its
 //! own directory, so several run at once.
 
+use crate::ports::free_port;
 use crate::{build, crds, pki, versions};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,11 +45,6 @@ pub struct Cluster {
     proxy: Option<crate::proxy::Handle>,
     daemon: Option<crate::flux::Daemon>,
     keep: bool,
-}
-
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-pub(crate) fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 pub(crate) fn spawn(dir: &Path, bin: &Path, name: &str, args: &[String]) -> Result<u32> {

@@ -2,7 +2,8 @@
 //! StatefulSets...), kube-scheduler, and kwok managing fake nodes so Pods become Running/Ready.
 //! They authenticate as `devcluster-components`, not as the admin a test uses.
 
-use crate::cluster::{Cluster, free_port, spawn, wait_until};
+use crate::cluster::{Cluster, spawn, wait_until};
+use crate::ports::free_port;
 use crate::{build, versions};
 use anyhow::{Context, Result};
 use std::path::Path;

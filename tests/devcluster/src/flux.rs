@@ -10,9 +10,10 @@
 //! controller pod returns the process's log, served by kwok (`ClusterLogs`, one per container
 //! name); the previous process's log is `--previous`.
 
-use crate::cluster::{Cluster, free_port, stop_stage, wait_until};
+use crate::cluster::{Cluster, stop_stage, wait_until};
 use crate::fixtures;
-use anyhow::{Context, Result, bail};
+use crate::ports::free_port;
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -284,7 +285,10 @@ pub fn start(cluster: &Cluster, flux_bin: &Path, server: &str) -> Result<()> {
         write_atomic(&launch_path(dir, name), &serde_json::to_string_pretty(launch)?)?;
     }
     for (name, launch) in &launches {
-        wait_until(name, Duration::from_secs(60), dir, || crate::cluster::http_ok(launch.health, "/readyz"))?;
+        // Two clusters starting at once on two cores can keep a controller from its probe
+        // for a long while; the error carries the log, as the directory may not outlive it.
+        wait_until(name, Duration::from_secs(120), dir, || crate::cluster::http_ok(launch.health, "/readyz"))
+            .map_err(|e| anyhow!("{e}\n--- {name} (last lines of logs/{name}.log)\n{}", log_tail(dir, name, 15)))?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {

@@ -13,6 +13,7 @@ pub mod flux;
 pub mod gitserver;
 pub mod load;
 pub mod pki;
+mod ports;
 pub mod proxy;
 pub mod scale;
 pub mod versions;
