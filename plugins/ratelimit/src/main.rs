@@ -3,6 +3,11 @@
 use kubectl_flux_ratelimit::{Args, FORMATS, run};
 use std::process::ExitCode;
 
+// Objects are many small maps and strings, built on every core: mimalloc serves them with
+// less locking and fewer page faults than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     kubectl_flux_shared::cli::main::<Args>("flux-ratelimit", FORMATS, run)
 }
