@@ -44,6 +44,21 @@ fn vertex(node: usize, phase: Phase) -> usize {
 
 /// Every cycle in the graph, deduplicated, in a stable order.
 pub fn find(g: &Graph) -> Vec<Cycle> {
+    search(g, None)
+}
+
+/// The cycles through any of `nodes`, as [`find`] gives them: only what the nodes lead to is
+/// searched, since a cycle through a node lies within what that node reaches.
+pub fn through(g: &Graph, nodes: &[usize]) -> Vec<Cycle> {
+    let starts: Vec<usize> = nodes.iter().flat_map(|&n| [vertex(n, Phase::Exists), vertex(n, Phase::Ready)]).collect();
+    let mut cycles = search(g, Some(&starts));
+    let wanted: std::collections::HashSet<usize> = nodes.iter().copied().collect();
+    cycles.retain(|c| c.steps.iter().any(|s| wanted.contains(&s.from)));
+    cycles
+}
+
+/// The cycles among the vertices reachable from `starts` (every vertex without them).
+fn search(g: &Graph, starts: Option<&[usize]>) -> Vec<Cycle> {
     let n = g.nodes.len() * 2;
     let mut adj: Vec<Vec<(usize, Option<Step>)>> = vec![Vec::new(); n];
     for node in 0..g.nodes.len() {
@@ -61,7 +76,15 @@ pub fn find(g: &Graph) -> Vec<Cycle> {
     }
     let mut seen = BTreeSet::new();
     let mut cycles = Vec::new();
-    for component in strongly_connected(&adj) {
+    let all: Vec<usize>;
+    let roots = match starts {
+        Some(starts) => starts,
+        None => {
+            all = (0..n).collect();
+            &all
+        }
+    };
+    for component in strongly_connected(&adj, roots) {
         if component.len() < 2 {
             continue;
         }
@@ -103,8 +126,9 @@ fn canonical(g: &Graph, steps: Vec<Step>) -> Cycle {
     Cycle { steps: rotated }
 }
 
-/// Tarjan's strongly connected components, iterative (graphs of 100,000+ vertices).
-fn strongly_connected(adj: &[Vec<(usize, Option<Step>)>]) -> Vec<Vec<usize>> {
+/// Tarjan's strongly connected components of what `roots` reach, iterative (graphs of
+/// 100,000+ vertices). Each component is whole: every vertex of it is reached from its first.
+fn strongly_connected(adj: &[Vec<(usize, Option<Step>)>], roots: &[usize]) -> Vec<Vec<usize>> {
     let n = adj.len();
     let mut index = vec![usize::MAX; n];
     let mut low = vec![0; n];
@@ -112,7 +136,7 @@ fn strongly_connected(adj: &[Vec<(usize, Option<Step>)>]) -> Vec<Vec<usize>> {
     let mut stack = Vec::new();
     let mut out = Vec::new();
     let mut next = 0;
-    for root in 0..n {
+    for &root in roots {
         if index[root] != usize::MAX {
             continue;
         }
@@ -193,4 +217,27 @@ fn enumerate(adj: &[Vec<(usize, Option<Step>)>], component: &[usize]) -> Vec<Vec
         }
     }
     cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_through_a_node_are_those_of_the_whole_search_that_pass_it() {
+        let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cycle.yaml"));
+        let snapshot = kubectl_flux_shared::source::offline::read_paths(&[path]).unwrap();
+        let g = Graph::build(&snapshot);
+        let all = find(&g);
+        assert_eq!(all.len(), 2, "the example holds two loops");
+        let mut on_a_cycle = 0;
+        for node in 0..g.nodes.len() {
+            let expected: Vec<&Cycle> = all.iter().filter(|c| c.steps.iter().any(|s| s.from == node)).collect();
+            on_a_cycle += usize::from(!expected.is_empty());
+            assert_eq!(through(&g, &[node]).iter().collect::<Vec<_>>(), expected, "{}", g.nodes[node].id);
+        }
+        assert!(on_a_cycle >= 4, "only {on_a_cycle} nodes on a cycle");
+        let both: Vec<usize> = all.iter().map(|c| c.steps[0].from).collect();
+        assert_eq!(through(&g, &both), all);
+    }
 }

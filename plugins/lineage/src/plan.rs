@@ -40,10 +40,9 @@ impl Plan {
     /// The `--why` answer for `target`: its chains, and the cycles any node of them is on.
     pub fn why(graph: &Graph, target: usize) -> Plan {
         let chains = why::chains(graph, target);
-        let reachable: std::collections::HashSet<usize> =
+        let reachable: std::collections::BTreeSet<usize> =
             chains.iter().flat_map(|c| c.hops.iter().map(|h| h.node)).chain([target]).collect();
-        let cycles =
-            cycles::find(graph).into_iter().filter(|c| c.steps.iter().any(|s| reachable.contains(&s.from))).collect();
+        let cycles = cycles::through(graph, &reachable.into_iter().collect::<Vec<_>>());
         Plan::Why { target, chains, cycles }
     }
 
