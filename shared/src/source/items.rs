@@ -2,15 +2,16 @@
 //! identity, built only when wanted, on every core; Events read without building their trees.
 
 use super::mapped::Pages;
-use super::offline::{Filter, invalid_json, slim};
+use super::offline::{Filter, invalid_json, metadata_only, slim};
 use crate::event::{Event, is_event_kind};
 use crate::json::Json;
 use crate::lenient::{Pick, Scalar, texts};
 use crate::object::{Object, ObjectRef, split_api_version};
+use compact_str::CompactString;
 use serde::de::IgnoredAny;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// What one JSON item of a document turned out to be.
 pub(super) enum Parsed {
@@ -18,10 +19,28 @@ pub(super) enum Parsed {
     Object(Object),
     /// An Event the filter keeps, read without building its tree.
     Event(Event),
-    /// A valid object of a kind the filter drops.
-    Skipped,
+    /// A valid object the filter drops, and what it judged it by.
+    Skipped(Judged),
     /// Something else (null, a nested list, a `List`): read whole by the caller.
     Other(Value),
+}
+
+/// What a [`Filter`] judges an item by before building it: the list it would be on (group and
+/// kind), its namespace and, for an Event, its involved object's kind. A later stage of a read
+/// asks the same of the items an earlier one passed over, without reading them again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Judged {
+    pub group: CompactString,
+    pub kind: CompactString,
+    pub namespace: CompactString,
+    pub involved_kind: Option<CompactString>,
+}
+
+impl Judged {
+    /// Whether `filter` may keep the item (it decides once the item is built).
+    pub fn kept_by(&self, filter: &Filter) -> bool {
+        filter.keeps_in(&self.group, &self.kind, &self.namespace, self.involved_kind.as_deref())
+    }
 }
 
 /// The identity of a JSON object, read without building it: what [`Object::from_value`] checks,
@@ -115,7 +134,12 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<Served>) ->
     let (group, _) = split_api_version(&api_version);
     let namespace = peek.namespace.as_deref().unwrap_or("");
     if !filter.keeps_in(group, &kind, namespace, peek.involved_kind.as_deref()) {
-        return Ok(Parsed::Skipped);
+        return Ok(Parsed::Skipped(Judged {
+            group: group.into(),
+            kind: kind.as_ref().into(),
+            namespace: namespace.into(),
+            involved_kind: peek.involved_kind.as_deref().map(CompactString::from),
+        }));
     }
     if is_event_kind(group, &kind) && filter.keeps_whole(group, &kind) {
         let id = ObjectRef::new(group, &kind, namespace, &name);
@@ -138,7 +162,20 @@ fn build(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Re
             fields.insert("kind", Json::String(s.kind.into()));
         }
     }
-    Ok(filter.admit(Object::from_json(raw)?).map_or(Parsed::Skipped, Parsed::Object))
+    let mut object = Object::from_json(raw)?;
+    match filter.admits(&object) {
+        Some(true) => {}
+        Some(false) => metadata_only(&mut object),
+        None => {
+            return Ok(Parsed::Skipped(Judged {
+                involved_kind: object.str_at("/involvedObject/kind").map(CompactString::from),
+                group: object.id.group,
+                kind: object.id.kind,
+                namespace: object.id.namespace,
+            }));
+        }
+    }
+    Ok(Parsed::Object(object))
 }
 
 /// Items below this count are parsed on the calling thread.
@@ -147,49 +184,79 @@ pub(super) const PARALLEL_MIN_ITEMS: usize = 2048;
 /// One item's index in its list and what parsing it gave.
 pub(super) type Numbered = (usize, std::result::Result<Parsed, String>);
 
-/// Parses items on every available core (in order-preserving chunks). Returns what is to be
-/// added, in item order and with each item's index, one list per chunk (each freed as soon as
-/// it is consumed, never copied into one), and how many valid items the filter dropped: those
-/// leave nothing behind (a 200,000-Event file read by a plugin that wants a few of them costs
-/// no per-item memory).
-pub(super) fn parse_items(items: &[&RawValue], filter: &Filter, served: Option<Served>) -> (Vec<Vec<Numbered>>, usize) {
+/// The items a filter passed over, by what it judged them by: their indexes in the list, in
+/// order.
+pub(super) type PassedOver = HashMap<Judged, Vec<usize>>;
+
+/// What [`parse_items`] gives.
+pub(super) struct ItemsRead {
+    /// What is to be added, in item order and with each item's index, one list per chunk
+    /// (each freed as soon as it is consumed, never copied into one).
+    pub kept: Vec<Vec<Numbered>>,
+    /// How many valid items the filter dropped.
+    pub skipped: usize,
+    /// Those items, when asked to remember them.
+    pub passed_over: PassedOver,
+}
+
+/// Parses items (each a JSON text: a list's item slices, or slices of a file) on every
+/// available core, in order-preserving chunks. Items the filter drops leave nothing behind (a
+/// 200,000-Event file read by a plugin that wants a few of them costs no per-item memory),
+/// unless `remember` asks for their places, a few bytes each, grouped by what the filter
+/// judged them by.
+pub(super) fn parse_items<T: Sync>(
+    items: &[T],
+    text: impl Fn(&T) -> &str + Sync,
+    filter: &Filter,
+    served: Option<Served>,
+    remember: bool,
+) -> ItemsRead {
     // A mapped file's pages are released behind each thread's part as it goes.
     let pages = Pages::current();
-    let parse_part = |offset: usize, part: &[&RawValue]| {
-        let mut kept = Vec::new();
-        let mut skipped = 0;
-        let mut done = part.first().and_then(|raw| pages?.offset(raw.get().as_ptr()));
-        for (i, raw) in part.iter().enumerate() {
-            match parse_item(raw.get(), filter, served) {
-                Ok(Parsed::Skipped) => skipped += 1,
-                other => kept.push((offset + i, other)),
+    let parse_part = |offset: usize, part: &[T]| {
+        let mut read = ItemsRead { kept: vec![Vec::new()], skipped: 0, passed_over: PassedOver::new() };
+        let mut done = part.first().and_then(|item| pages?.offset(text(item).as_ptr()));
+        for (i, item) in part.iter().enumerate() {
+            let item = text(item);
+            match parse_item(item, filter, served) {
+                Ok(Parsed::Skipped(judged)) => {
+                    read.skipped += 1;
+                    if remember {
+                        read.passed_over.entry(judged).or_default().push(offset + i);
+                    }
+                }
+                other => read.kept[0].push((offset + i, other)),
             }
             if let (Some(pages), Some(done)) = (pages, done.as_mut()) {
-                let end = raw.get().as_bytes().as_ptr_range().end;
+                let end = item.as_bytes().as_ptr_range().end;
                 pages.release(end, done, i + 1 == part.len());
             }
         }
-        (kept, skipped)
+        read
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads < 2 || items.len() < PARALLEL_MIN_ITEMS {
-        let (kept, skipped) = parse_part(0, items);
-        return (vec![kept], skipped);
+        return parse_part(0, items);
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
+        let parse_part = &parse_part;
         let handles: Vec<_> =
             items.chunks(chunk).enumerate().map(|(n, part)| scope.spawn(move || parse_part(n * chunk, part))).collect();
-        let (mut kept, mut skipped) = (Vec::new(), 0);
+        let mut all = ItemsRead { kept: Vec::new(), skipped: 0, passed_over: PassedOver::new() };
         for handle in handles {
             match handle.join() {
-                Ok((part, n)) => {
-                    kept.push(part);
-                    skipped += n;
+                Ok(part) => {
+                    all.kept.extend(part.kept);
+                    all.skipped += part.skipped;
+                    // Parts come in order: each judged group's indexes stay in order.
+                    for (judged, indexes) in part.passed_over {
+                        all.passed_over.entry(judged).or_default().extend(indexes);
+                    }
                 }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        (kept, skipped)
+        all
     })
 }

@@ -299,8 +299,8 @@ impl Cluster {
             let page: Page = serde_json::from_slice(&body)
                 .map_err(|e| Failure::Fatal(format!("invalid JSON from the server: {e}")))?;
             // The server filtered the list: every item is kept.
-            let (parsed, _) = parse_items(&page.items, &Filter::all(), Some(served));
-            for (i, item) in parsed.into_iter().flatten() {
+            let parsed = parse_items(&page.items, |item| item.get(), &Filter::all(), Some(served), false);
+            for (i, item) in parsed.kept.into_iter().flatten() {
                 items.push(item.map_err(|m| Failure::Fatal(format!("item {i}: {m}")))?);
             }
             token = page.token.filter(|t| !t.is_empty()).map(Cow::into_owned);
@@ -498,7 +498,7 @@ async fn list_into(
                     match item {
                         Parsed::Object(object) => snapshot.insert(object),
                         Parsed::Event(event) => snapshot.insert_event(event),
-                        Parsed::Skipped => {}
+                        Parsed::Skipped(_) => {}
                         Parsed::Other(_) => {
                             return Err(Error::Api { call, message: "an item is not a Kubernetes object".into() });
                         }

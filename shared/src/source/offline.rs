@@ -2,7 +2,7 @@
 //! multi-document YAML), `flux export` output, the reset plugin's backups, directories of such
 //! files, and `-` for standard input.
 
-use super::items::{Parsed, parse_item, parse_items};
+use super::items::{Judged, Parsed, parse_item, parse_items};
 use super::mapped::{self, Mapped};
 use crate::error::{Error, Result};
 use crate::json::Json;
@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
@@ -120,31 +121,40 @@ impl Filter {
             .is_none_or(|rules| rules.iter().all(|r| r.selector.is_none() && !r.metadata_only))
     }
 
-    /// The object as the wanted lists would return it: `None` when no list's selector matches
-    /// it, only its identity and metadata when every list matching it is metadata-only.
-    pub(super) fn admit(&self, mut object: Object) -> Option<Object> {
+    /// Whether a list would return the object, and how: `None` when no list's selector matches
+    /// it, `Some(false)` when every list matching it is metadata-only, `Some(true)` whole.
+    pub(super) fn admits(&self, object: &Object) -> Option<bool> {
         let Some(rules) =
             self.wanted.as_ref().and_then(|w| w.get(&(object.id.group.as_str(), object.id.kind.as_str())))
         else {
-            return Some(object);
+            return Some(true);
         };
         let involved_kind = object.str_at("/involvedObject/kind");
         let matching = rules.iter().filter(|r| {
-            r.allows(&object.id.namespace, involved_kind) && r.selector.as_ref().is_none_or(|s| s.matches(&object))
+            r.allows(&object.id.namespace, involved_kind) && r.selector.as_ref().is_none_or(|s| s.matches(object))
         });
         let mut any = false;
-        let mut full = false;
+        let mut whole = false;
         for r in matching {
             any = true;
-            full |= !r.metadata_only;
+            whole |= !r.metadata_only;
         }
-        if !any {
-            return None;
-        }
-        if !full && let Some(fields) = object.raw.as_object_mut() {
-            fields.retain(|k, _| matches!(k, "apiVersion" | "kind" | "metadata"));
+        any.then_some(whole)
+    }
+
+    /// The object as the wanted lists would return it (see [`Filter::admits`]).
+    pub(super) fn admit(&self, mut object: Object) -> Option<Object> {
+        if !self.admits(&object)? {
+            metadata_only(&mut object);
         }
         Some(object)
+    }
+}
+
+/// Keeps only an object's identity and metadata, as a metadata-only list returns it.
+pub(super) fn metadata_only(object: &mut Object) {
+    if let Some(fields) = object.raw.as_object_mut() {
+        fields.retain(|k, _| matches!(k, "apiVersion" | "kind" | "metadata"));
     }
 }
 
@@ -155,12 +165,19 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Snapshot> {
 
 /// Reads every path (files, directories, `-`) into one snapshot, keeping what `filter` keeps.
 pub fn read_paths_filtered(paths: &[PathBuf], filter: &Filter) -> Result<Snapshot> {
-    read_paths_staged(paths, filter, |_| None)
+    let mut snapshot = Snapshot::new();
+    for source in sources(paths)? {
+        read_source(&source, filter, &mut None, &mut snapshot, None)?;
+    }
+    Ok(snapshot)
 }
 
 /// Reads every path keeping what `first` keeps, then, when `then` asks for more after seeing
-/// those objects, reads the paths again keeping what its filter keeps: the objects of a large
-/// kind (Events) an answer needs only a few of are never built. Standard input is read once and
+/// those objects, reads what its filter keeps: the objects of a large kind (Events) an answer
+/// needs only a few of are never built. The first pass remembers where the items it passed
+/// over lie in each JSON file, and what it judged them by (kind, namespace, involved kind), so
+/// the second reads those items only, not the files again; a file that is not one JSON List
+/// or array, or that changed in between, is read again whole. Standard input is read once and
 /// kept for the second pass.
 pub fn read_paths_staged(
     paths: &[PathBuf],
@@ -169,36 +186,126 @@ pub fn read_paths_staged(
 ) -> Result<Snapshot> {
     let mut snapshot = Snapshot::new();
     let mut stdin = None;
-    read_paths_into(paths, first, &mut stdin, &mut snapshot)?;
+    let sources = sources(paths)?;
+    let mut records = Vec::with_capacity(sources.len());
+    for source in &sources {
+        let mut record = Record::default();
+        read_source(source, first, &mut stdin, &mut snapshot, Some(&mut record))?;
+        records.push(record);
+    }
     if let Some(more) = then(&snapshot) {
-        read_paths_into(paths, &more, &mut stdin, &mut snapshot)?;
+        for (source, record) in sources.iter().zip(&records) {
+            match source {
+                Source::File(path) if record.complete && record.stamp.is_some() => {
+                    read_passed_over(path, record, &more, &mut snapshot)?
+                }
+                _ => read_source(source, &more, &mut stdin, &mut snapshot, None)?,
+            }
+        }
     }
     Ok(snapshot)
 }
 
-/// Reads every path into `snapshot`; standard input's bytes are read into `stdin` the first
-/// time and taken from there after.
-fn read_paths_into(
-    paths: &[PathBuf],
+/// One input: a file (named, or found in a named directory) or standard input.
+enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+/// The inputs the paths name, in reading order.
+fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            out.push(Source::Stdin);
+        } else if path.is_dir() {
+            out.extend(files_in(path)?.into_iter().map(Source::File));
+        } else {
+            out.push(Source::File(path.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one input into `snapshot`; standard input's bytes are read into `stdin` the first time
+/// and taken from there after.
+fn read_source(
+    source: &Source,
     filter: &Filter,
     stdin: &mut Option<Vec<u8>>,
     snapshot: &mut Snapshot,
+    record: Option<&mut Record>,
 ) -> Result<()> {
-    for path in paths {
-        if path.as_os_str() == "-" {
+    match source {
+        Source::Stdin => {
             if stdin.is_none() {
-                *stdin = Some(read_limited(std::io::stdin(), "-", path)?);
+                *stdin = Some(read_limited(std::io::stdin(), "-", Path::new("-"))?);
             }
-            read_bytes_filtered("-", stdin.as_deref().unwrap_or_default(), snapshot, filter)?;
-        } else if path.is_dir() {
-            for file in files_in(path)? {
-                read_file(&file, snapshot, filter)?;
-            }
-        } else {
-            read_file(path, snapshot, filter)?;
+            read_text("-", stdin.as_deref().unwrap_or_default(), snapshot, filter, record)
         }
+        Source::File(path) => read_file(path, snapshot, filter, record),
     }
-    Ok(())
+}
+
+/// What the first pass of a staged read learnt of one input, for the second.
+#[derive(Debug, Default)]
+struct Record {
+    /// The file's size and time of change when it was read.
+    stamp: Option<(u64, Option<SystemTime>)>,
+    /// Whether every item of the input was either kept or is in `passed_over`: true of JSON
+    /// Lists and arrays, whose items are delimited before they are parsed.
+    complete: bool,
+    /// The items the filter passed over, by what it judged them by.
+    passed_over: HashMap<Judged, Vec<Span>>,
+}
+
+/// Where a passed-over item lies in its file's bytes, and its place for error messages.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    len: usize,
+    document: usize,
+    item: usize,
+}
+
+/// The second pass over a file the first one recorded: reads the passed-over items `filter`
+/// may keep, from the file's bytes where they lie, in file order; every other item was either
+/// kept already or is not wanted. A file changed since is read again whole.
+fn read_passed_over(path: &Path, record: &Record, filter: &Filter, snapshot: &mut Snapshot) -> Result<()> {
+    let mut spans: Vec<Span> =
+        record.passed_over.iter().filter(|(judged, _)| judged.kept_by(filter)).flat_map(|(_, s)| s).copied().collect();
+    if spans.is_empty() {
+        return Ok(());
+    }
+    spans.sort_unstable_by_key(|s| s.start);
+    let name = path.display().to_string();
+    let failed = |source| Error::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    if record.stamp != Some((meta.len(), meta.modified().ok())) {
+        return read_file(path, snapshot, filter, None);
+    }
+    let malformed = |span: &Span, message: String| Error::Malformed {
+        file: name.clone(),
+        message: format!("document {}: item {}: {message}", span.document, span.item),
+    };
+    let mut read = |bytes: &[u8]| -> Result<()> {
+        let mut texts = Vec::with_capacity(spans.len());
+        for span in &spans {
+            let text = bytes.get(span.start..span.start + span.len).and_then(|b| std::str::from_utf8(b).ok());
+            texts.push(text.ok_or_else(|| malformed(span, "changed while it was read".to_string()))?);
+        }
+        let items = parse_items(&texts, |text| text, filter, None, false);
+        for (n, parsed) in items.kept.into_iter().flatten() {
+            parsed.and_then(|p| add_parsed(p, snapshot, filter)).map_err(|m| malformed(&spans[n], m))?;
+        }
+        Ok(())
+    };
+    if meta.len() >= MAP_FROM_BYTES {
+        let map = Mapped::open(&file).map_err(failed)?;
+        return map.releasing(|| read(map.bytes()));
+    }
+    read(&read_limited(&file, &name, path)?)
 }
 
 /// The snapshot files below a directory: `.json`, `.yaml` and `.yml`, recursively, sorted, hidden
@@ -238,18 +345,23 @@ fn check_size(name: &str, len: u64) -> Result<()> {
 /// Files from this size on are mapped rather than copied into memory.
 const MAP_FROM_BYTES: u64 = 1 << 20;
 
-fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter) -> Result<()> {
+fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter, mut record: Option<&mut Record>) -> Result<()> {
     let name = path.display().to_string();
     let failed = |source| Error::Read { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(failed)?;
     let meta = file.metadata().map_err(failed)?;
     check_size(&name, meta.len())?;
+    if let Some(record) = record.as_deref_mut()
+        && meta.is_file()
+    {
+        record.stamp = Some((meta.len(), meta.modified().ok()));
+    }
     if meta.is_file() && meta.len() >= MAP_FROM_BYTES {
         let map = Mapped::open(&file).map_err(failed)?;
-        return map.releasing(|| read_bytes_filtered(&name, map.bytes(), snapshot, filter));
+        return map.releasing(|| read_text(&name, map.bytes(), snapshot, filter, record));
     }
     let bytes = read_limited(&file, &name, path)?;
-    read_bytes_filtered(&name, &bytes, snapshot, filter)
+    read_text(&name, &bytes, snapshot, filter, record)
 }
 
 /// Reads a stream whole, refusing it past [`MAX_FILE_BYTES`] (standard input, a FIFO: their size
@@ -272,6 +384,17 @@ pub fn read_bytes(name: &str, bytes: &[u8], snapshot: &mut Snapshot) -> Result<(
 
 /// [`read_bytes`], keeping what `filter` keeps.
 pub fn read_bytes_filtered(name: &str, bytes: &[u8], snapshot: &mut Snapshot, filter: &Filter) -> Result<()> {
+    read_text(name, bytes, snapshot, filter, None)
+}
+
+/// [`read_bytes_filtered`], recording what a second pass needs in `record`, if given.
+fn read_text(
+    name: &str,
+    bytes: &[u8],
+    snapshot: &mut Snapshot,
+    filter: &Filter,
+    mut record: Option<&mut Record>,
+) -> Result<()> {
     let malformed = |message: String| Error::Malformed { file: name.to_string(), message };
     let text = mapped::text(bytes).map_err(|valid_up_to| {
         let line = bytes[..valid_up_to].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -279,6 +402,9 @@ pub fn read_bytes_filtered(name: &str, bytes: &[u8], snapshot: &mut Snapshot, fi
     })?;
     let first = text.trim_start_matches('\u{feff}').trim_start().chars().next();
     let mut count = 0;
+    if let Some(record) = record.as_deref_mut() {
+        record.complete = matches!(first, Some('{' | '['));
+    }
     match first {
         None => return Err(malformed("empty file: no objects".to_string())),
         Some('{') | Some('[') => {
@@ -295,8 +421,9 @@ pub fn read_bytes_filtered(name: &str, bytes: &[u8], snapshot: &mut Snapshot, fi
                 index += 1;
                 let doc = text[start..stream.byte_offset()].trim_start();
                 let place = format!("document {index}");
-                count +=
-                    add_json_document(doc, top, snapshot, filter).map_err(|m| malformed(format!("{place}: {m}")))?;
+                let at = Place { text, document: index };
+                count += add_json_document(doc, top, snapshot, filter, at, record.as_deref_mut())
+                    .map_err(|m| malformed(format!("{place}: {m}")))?;
             }
         }
         Some(_) => {
@@ -433,23 +560,55 @@ impl<'de> serde::de::Visitor<'de> for TopVisitorForItems {
     }
 }
 
+/// Which file text and document a JSON document is, to record where its items lie.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    text: &'a str,
+    document: usize,
+}
+
 /// Adds one JSON document (its text and what the first pass found in it): an object, a `List`
-/// (or `*List`) of objects, or a JSON array.
+/// (or `*List`) of objects, or a JSON array. With a `record`, the items the filter passes over
+/// are recorded where they lie in the file.
 fn add_json_document(
     text: &str,
     top: Top,
     snapshot: &mut Snapshot,
     filter: &Filter,
+    at: Place,
+    mut record: Option<&mut Record>,
 ) -> std::result::Result<usize, String> {
     let items = match top {
         Top::Items(items) => items,
-        // A single object (or a List whose items are not a list: the general path says so).
-        Top::Other if text.starts_with('{') => return add_parsed(parse_item(text, filter, None)?, snapshot, filter),
-        Top::Other => return add_document(serde_json::from_str(text).map_err(invalid_json)?, snapshot, filter),
+        other => {
+            // Read whole again by a second pass.
+            if let Some(record) = record {
+                record.complete = false;
+            }
+            return match other {
+                // A single object (or a List whose items are not a list: the general path says so).
+                _ if text.starts_with('{') => add_parsed(parse_item(text, filter, None)?, snapshot, filter),
+                _ => add_document(serde_json::from_str(text).map_err(invalid_json)?, snapshot, filter),
+            };
+        }
     };
-    let (kept, mut count) = parse_items(&items, filter, None);
-    snapshot.reserve_events(kept.iter().flatten().filter(|(_, p)| matches!(p, Ok(Parsed::Event(_)))).count());
-    for (i, parsed) in kept.into_iter().flatten() {
+    let read = parse_items(&items, |item| item.get(), filter, None, record.is_some());
+    if let Some(record) = record.as_deref_mut() {
+        for (judged, indexes) in read.passed_over {
+            let spans = indexes.into_iter().map(|i| {
+                let item = items[i].get();
+                let start = item.as_ptr() as usize - at.text.as_ptr() as usize;
+                Span { start, len: item.len(), document: at.document, item: i }
+            });
+            record.passed_over.entry(judged).or_default().extend(spans);
+        }
+    }
+    let mut count = read.skipped;
+    snapshot.reserve_events(read.kept.iter().flatten().filter(|(_, p)| matches!(p, Ok(Parsed::Event(_)))).count());
+    for (i, parsed) in read.kept.into_iter().flatten() {
+        if let (Some(record), Ok(Parsed::Other(_))) = (record.as_deref_mut(), &parsed) {
+            record.complete = false;
+        }
         count += parsed.and_then(|p| add_parsed(p, snapshot, filter)).map_err(|m| format!("item {i}: {m}"))?;
     }
     Ok(count)
@@ -465,7 +624,7 @@ fn add_parsed(parsed: Parsed, snapshot: &mut Snapshot, filter: &Filter) -> std::
             snapshot.insert_event(event);
             Ok(1)
         }
-        Parsed::Skipped => Ok(1),
+        Parsed::Skipped(_) => Ok(1),
         Parsed::Other(value) => add_document(value, snapshot, filter),
     }
 }
@@ -730,6 +889,55 @@ mod tests {
             let s = read_paths_staged(&paths, &Filter::wants(&[Want::all(cm)]), |_| None).unwrap();
             assert_eq!(names(&s), ["settings", "w"]);
         }
+    }
+
+    #[test]
+    fn a_second_stage_reads_the_passed_over_items_where_they_lie_unless_the_file_changed() {
+        let event = crate::kinds::find("", "Event").unwrap();
+        let cm = crate::kinds::find("", "ConfigMap").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let items = [
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":"apps"}}"#,
+            r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e1","namespace":"apps"},"involvedObject":{"kind":"ConfigMap","name":"settings"}}"#,
+            r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e2","namespace":"shop"},"involvedObject":{"kind":"Pod","name":"web"}}"#,
+            r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e3","namespace":"apps"},"involvedObject":{"kind":"Pod","name":"web"}}"#,
+        ];
+        let path = dir.path().join("snapshot.json");
+        let text = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","));
+        let events_in_apps = || Some(Filter::wants_only(&[Want::all(event).in_namespace("apps")]));
+        // Between the stages, the Event in shop (passed over, not wanted) becomes invalid JSON of
+        // the same length; with the file's time of change put back, only the wanted items are
+        // read again and the damage goes unseen.
+        let damage = |keep_time: bool| {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            let modified = file.metadata().unwrap().modified().unwrap();
+            let damaged = text.replace(r#""name":"e2","#, r#""name":"e2";"#);
+            assert_eq!(damaged.len(), text.len());
+            std::fs::write(&path, damaged).unwrap();
+            if keep_time {
+                file.set_modified(modified).unwrap();
+            }
+        };
+        std::fs::write(&path, &text).unwrap();
+        let s = read_paths_staged(std::slice::from_ref(&path), &Filter::wants(&[Want::all(cm)]), |_| {
+            damage(true);
+            events_in_apps()
+        })
+        .unwrap();
+        let events: Vec<&str> = s.events().iter().map(|e| e.id.name.as_str()).collect();
+        assert_eq!(events, ["e1", "e3"], "the Events in apps, in file order");
+        assert_eq!(s.objects().len(), 1);
+        // A file that changed in between is read again whole, and the damage is found.
+        std::fs::write(&path, &text).unwrap();
+        let err = read_paths_staged(std::slice::from_ref(&path), &Filter::wants(&[Want::all(cm)]), |_| {
+            // Times of change are not always finer than this test is fast.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            damage(false);
+            events_in_apps()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("snapshot.json") && err.contains("invalid JSON"), "{err}");
     }
 
     #[test]
