@@ -3,6 +3,11 @@
 //!
 //! `parse_floor value FILE` builds one `serde_json::Value` of the whole file (what `jq` and
 //! `json.load` do); `parse_floor syntax FILE` only checks the syntax (`serde::de::IgnoredAny`).
+//! It allocates with mimalloc, as the plugins do, so that the ratios compare parsing, not
+//! allocators.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
