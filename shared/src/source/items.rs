@@ -17,6 +17,9 @@ use std::collections::HashMap;
 pub(super) enum Parsed {
     /// An object the filter keeps.
     Object(Object),
+    /// An object the filter keeps with its metadata only (every list that would return it is
+    /// metadata-only), and what it judged it by: a later stage may want it whole.
+    Partial(Object, Judged),
     /// An Event the filter keeps, read without building its tree.
     Event(Event),
     /// A valid object the filter drops, and what it judged it by.
@@ -37,6 +40,16 @@ pub(super) struct Judged {
 }
 
 impl Judged {
+    /// What an object is judged by.
+    fn of(object: &Object) -> Judged {
+        Judged {
+            group: object.id.group.clone(),
+            kind: object.id.kind.clone(),
+            namespace: object.id.namespace.clone(),
+            involved_kind: object.str_at("/involvedObject/kind").map(CompactString::from),
+        }
+    }
+
     /// Whether `filter` may keep the item (it decides once the item is built).
     pub fn kept_by(&self, filter: &Filter) -> bool {
         filter.keeps_in(&self.group, &self.kind, &self.namespace, self.involved_kind.as_deref())
@@ -163,19 +176,15 @@ fn build(text: &str, filter: &Filter, served: Option<Served>) -> std::result::Re
         }
     }
     let mut object = Object::from_json(raw)?;
-    match filter.admits(&object) {
-        Some(true) => {}
-        Some(false) => metadata_only(&mut object),
-        None => {
-            return Ok(Parsed::Skipped(Judged {
-                involved_kind: object.str_at("/involvedObject/kind").map(CompactString::from),
-                group: object.id.group,
-                kind: object.id.kind,
-                namespace: object.id.namespace,
-            }));
+    Ok(match filter.admits(&object) {
+        Some(true) => Parsed::Object(object),
+        Some(false) => {
+            let judged = Judged::of(&object);
+            metadata_only(&mut object);
+            Parsed::Partial(object, judged)
         }
-    }
-    Ok(Parsed::Object(object))
+        None => Parsed::Skipped(Judged::of(&object)),
+    })
 }
 
 /// Items below this count are parsed on the calling thread.
@@ -184,8 +193,8 @@ pub(super) const PARALLEL_MIN_ITEMS: usize = 2048;
 /// One item's index in its list and what parsing it gave.
 pub(super) type Numbered = (usize, std::result::Result<Parsed, String>);
 
-/// The items a filter passed over, by what it judged them by: their indexes in the list, in
-/// order.
+/// The items a filter passed over or kept only the metadata of, by what it judged them by:
+/// their indexes in the list, in order.
 pub(super) type PassedOver = HashMap<Judged, Vec<usize>>;
 
 /// What [`parse_items`] gives.
@@ -224,6 +233,13 @@ pub(super) fn parse_items<T: Sync>(
                     if remember {
                         read.passed_over.entry(judged).or_default().push(offset + i);
                     }
+                }
+                // Kept as it is, and remembered: a later stage may want it whole.
+                Ok(Parsed::Partial(object, judged)) => {
+                    if remember {
+                        read.passed_over.entry(judged).or_default().push(offset + i);
+                    }
+                    read.kept[0].push((offset + i, Ok(Parsed::Object(object))));
                 }
                 other => read.kept[0].push((offset + i, other)),
             }

@@ -496,7 +496,7 @@ async fn list_into(
                 }
                 for item in items {
                     match item {
-                        Parsed::Object(object) => snapshot.insert(object),
+                        Parsed::Object(object) | Parsed::Partial(object, _) => snapshot.insert(object),
                         Parsed::Event(event) => snapshot.insert_event(event),
                         Parsed::Skipped(_) => {}
                         Parsed::Other(_) => {

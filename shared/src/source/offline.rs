@@ -255,7 +255,7 @@ struct Record {
     /// Whether every item of the input was either kept or is in `passed_over`: true of JSON
     /// Lists and arrays, whose items are delimited before they are parsed.
     complete: bool,
-    /// The items the filter passed over, by what it judged them by.
+    /// The items the filter passed over or kept only the metadata of, by what it judged them by.
     passed_over: HashMap<Judged, Vec<Span>>,
 }
 
@@ -616,7 +616,7 @@ fn add_json_document(
 
 fn add_parsed(parsed: Parsed, snapshot: &mut Snapshot, filter: &Filter) -> std::result::Result<usize, String> {
     match parsed {
-        Parsed::Object(object) => {
+        Parsed::Object(object) | Parsed::Partial(object, _) => {
             snapshot.insert(object);
             Ok(1)
         }
@@ -889,6 +889,29 @@ mod tests {
             let s = read_paths_staged(&paths, &Filter::wants(&[Want::all(cm)]), |_| None).unwrap();
             assert_eq!(names(&s), ["settings", "w"]);
         }
+    }
+
+    #[test]
+    fn a_second_stage_can_want_whole_what_the_first_read_as_metadata() {
+        let secret = crate::kinds::find("", "Secret").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let items = [
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"token","namespace":"apps"},"data":{"token":"YQ=="}}"#,
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"token","namespace":"shop"},"data":{"token":"Yg=="}}"#,
+        ];
+        let path = dir.path().join("snapshot.json");
+        std::fs::write(&path, format!("[{}]", items.join(","))).unwrap();
+        let mut first_data = Vec::new();
+        let s =
+            read_paths_staged(std::slice::from_ref(&path), &Filter::wants(&[Want::metadata(secret, None)]), |first| {
+                first_data = first.objects().iter().map(|o| o.at("/data").is_some()).collect();
+                Some(Filter::wants_only(&[Want::all(secret).in_namespace("apps")]))
+            })
+            .unwrap();
+        assert_eq!(first_data, [false, false], "the first stage reads metadata only");
+        let data: Vec<(&str, bool)> =
+            s.objects().iter().map(|o| (o.id.namespace.as_str(), o.at("/data/token").is_some())).collect();
+        assert_eq!(data, [("apps", true), ("shop", false)]);
     }
 
     #[test]
