@@ -289,7 +289,7 @@ fn read_passed_over(path: &Path, record: &Record, filter: &Filter, snapshot: &mu
         file: name.clone(),
         message: format!("document {}: item {}: {message}", span.document, span.item),
     };
-    let mut read = |bytes: &[u8]| -> Result<()> {
+    with_bytes(&file, &meta, path, |bytes| {
         let mut texts = Vec::with_capacity(spans.len());
         for span in &spans {
             let text = bytes.get(span.start..span.start + span.len).and_then(|b| std::str::from_utf8(b).ok());
@@ -300,12 +300,7 @@ fn read_passed_over(path: &Path, record: &Record, filter: &Filter, snapshot: &mu
             parsed.and_then(|p| add_parsed(p, snapshot, filter)).map_err(|m| malformed(&spans[n], m))?;
         }
         Ok(())
-    };
-    if meta.len() >= MAP_FROM_BYTES {
-        let map = Mapped::open(&file).map_err(failed)?;
-        return map.releasing(|| read(map.bytes()));
-    }
-    read(&read_limited(&file, &name, path)?)
+    })
 }
 
 /// The snapshot files below a directory: `.json`, `.yaml` and `.yml`, recursively, sorted, hidden
@@ -356,12 +351,22 @@ fn read_file(path: &Path, snapshot: &mut Snapshot, filter: &Filter, mut record: 
     {
         record.stamp = Some((meta.len(), meta.modified().ok()));
     }
+    with_bytes(&file, &meta, path, |bytes| read_text(&name, bytes, snapshot, filter, record))
+}
+
+/// Runs `read` on an open file's bytes: mapped from [`MAP_FROM_BYTES`] on (its pages released
+/// as reading passes them), else read into memory.
+fn with_bytes<T>(
+    file: &std::fs::File,
+    meta: &std::fs::Metadata,
+    path: &Path,
+    read: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<T> {
     if meta.is_file() && meta.len() >= MAP_FROM_BYTES {
-        let map = Mapped::open(&file).map_err(failed)?;
-        return map.releasing(|| read_text(&name, map.bytes(), snapshot, filter, record));
+        let map = Mapped::open(file).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        return map.releasing(|| read(map.bytes()));
     }
-    let bytes = read_limited(&file, &name, path)?;
-    read_text(&name, &bytes, snapshot, filter, record)
+    read(&read_limited(file, &path.display().to_string(), path)?)
 }
 
 /// Reads a stream whole, refusing it past [`MAX_FILE_BYTES`] (standard input, a FIFO: their size
@@ -738,6 +743,11 @@ mod tests {
         Ok(s)
     }
 
+    /// A `kubectl get -o json` List of these items.
+    fn list_of(items: &[&str]) -> String {
+        format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","))
+    }
+
     #[test]
     fn reads_lists_and_documents() {
         let s = read("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a, namespace: x}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n").unwrap();
@@ -820,7 +830,7 @@ mod tests {
             r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"plain","namespace":"x"},"data":{"token":"c2VjcmV0"}}"#,
             r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"helm","namespace":"x","labels":{"owner":"helm"}},"data":{"release":"eA=="}}"#,
         ];
-        let json = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","));
+        let json = list_of(&items);
         let yaml = format!("# two documents\n{}", items.join("\n---\n"));
         let names = |s: &Snapshot| s.objects().iter().map(|o| o.id.name.clone()).collect::<Vec<_>>();
         let read_with = |as_yaml: bool, f: &Filter| {
@@ -859,7 +869,7 @@ mod tests {
             r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"apps"}}"#,
         ];
         let json = dir.path().join("snapshot.json");
-        std::fs::write(&json, format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","))).unwrap();
+        std::fs::write(&json, list_of(&items)).unwrap();
         let yaml = dir.path().join("snapshot.yaml");
         std::fs::write(&yaml, format!("# documents\n{}", items.join("\n---\n"))).unwrap();
         let names = |s: &Snapshot| {
@@ -926,7 +936,7 @@ mod tests {
             r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e3","namespace":"apps"},"involvedObject":{"kind":"Pod","name":"web"}}"#,
         ];
         let path = dir.path().join("snapshot.json");
-        let text = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","));
+        let text = list_of(&items);
         let events_in_apps = || Some(Filter::wants_only(&[Want::all(event).in_namespace("apps")]));
         // Between the stages, the Event in shop (passed over, not wanted) becomes invalid JSON of
         // the same length; with the file's time of change put back, only the wanted items are
@@ -974,7 +984,7 @@ mod tests {
         let about =
             |kinds: &[&'static str]| Filter::wants(&kinds.iter().map(|k| Want::events_about(k)).collect::<Vec<_>>());
         let names = |s: &Snapshot| s.events().iter().map(|e| e.id.name.clone()).collect::<Vec<_>>();
-        let json = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, items.join(","));
+        let json = list_of(&items);
         let yaml = format!("# documents\n{}", items.join("\n---\n"));
         for (name, text) in [("test.json", json), ("test.yaml", yaml)] {
             let read = |f: &Filter| {

@@ -288,7 +288,7 @@ pub fn start(cluster: &Cluster, flux_bin: &Path, server: &str) -> Result<()> {
         // Two clusters starting at once on two cores can keep a controller from its probe
         // for a long while; the error carries the log, as the directory may not outlive it.
         wait_until(name, Duration::from_secs(120), dir, || crate::cluster::http_ok(launch.health, "/readyz"))
-            .map_err(|e| anyhow!("{e}\n--- {name} (last lines of logs/{name}.log)\n{}", log_tail(dir, name, 15)))?;
+            .map_err(|e| anyhow!("{e}{}", log_tail(dir, name)))?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -362,10 +362,7 @@ async fn wait_ready(client: &kube::Client, timeout: Duration, dir: &Path) -> Res
         if start.elapsed() > timeout {
             // The caller's temporary directory may vanish with a failing test: the error
             // carries the end of each controller's log.
-            let tails: String = CONTROLLERS
-                .iter()
-                .map(|c| format!("\n--- {c} (last lines of logs/{c}.log)\n{}", log_tail(dir, c, 15)))
-                .collect();
+            let tails: String = CONTROLLERS.iter().map(|c| log_tail(dir, c)).collect();
             bail!(
                 "Flux objects not Ready after {}s: {}; logs in {}{tails}",
                 timeout.as_secs(),
@@ -377,15 +374,17 @@ async fn wait_ready(client: &kube::Client, timeout: Duration, dir: &Path) -> Res
     }
 }
 
-/// The last `n` lines of a controller's log, or why there are none.
-fn log_tail(dir: &Path, name: &str, n: usize) -> String {
-    match std::fs::read_to_string(dir.join("logs").join(format!("{name}.log"))) {
+/// The last 15 lines of a controller's log (or why there are none), under a heading line, for
+/// an error message.
+fn log_tail(dir: &Path, name: &str) -> String {
+    let tail = match std::fs::read_to_string(dir.join("logs").join(format!("{name}.log"))) {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n")
+            lines[lines.len().saturating_sub(15)..].join("\n")
         }
         Err(e) => format!("(no log: {e})"),
-    }
+    };
+    format!("\n--- {name} (last lines of logs/{name}.log)\n{tail}")
 }
 
 /// Ties each controller Deployment to its process: the process runs while the Deployment
