@@ -260,7 +260,7 @@ impl Graph {
         }
         let (health, exists, waits_for_managed) = match snapshot.get(id) {
             Some(obj) => (health::of(obj), true, flux::waits_for_managed(obj)),
-            None if snapshot.is_listed(&id.group, &id.kind) => (Health::missing(), false, false),
+            None if snapshot.is_listed_at(&id.group, &id.kind, &id.namespace) => (Health::missing(), false, false),
             None => (Health::unknown_kind(), false, false),
         };
         let i = self.nodes.len();

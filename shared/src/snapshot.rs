@@ -33,7 +33,8 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomS
 pub struct Snapshot {
     objects: Vec<Object>,
     index: IdIndex,
-    by_kind: FastMap<(CompactString, CompactString), Vec<usize>>,
+    /// Objects by (group, kind), and whether the kind was marked listed by one of them.
+    by_kind: FastMap<(CompactString, CompactString), (Vec<usize>, bool)>,
     events: Vec<Event>,
     event_index: IdIndex,
     /// Events by the (kind, namespace, name) they are about.
@@ -41,6 +42,8 @@ pub struct Snapshot {
     /// Kinds (group, kind) whose objects were read completely, so a missing object of such a kind
     /// really is missing (NotFound) rather than not looked at.
     pub listed_kinds: BTreeSet<(String, String)>,
+    /// Kinds (group, kind, namespace) whose objects in one namespace were read completely.
+    listed_in: BTreeSet<(String, String, String)>,
     /// What the snapshot lacks and why (a missing CRD, a kind the user may not list), said once
     /// in every answer.
     pub notes: Vec<String>,
@@ -55,8 +58,19 @@ impl Snapshot {
     }
 
     /// Adds an object (an Event as an [`Event`]); a later copy of the same object replaces an
-    /// earlier one.
+    /// earlier one. Its kind counts as listed: a file's objects are all the files say of it.
     pub fn insert(&mut self, object: Object) {
+        self.add(object, true)
+    }
+
+    /// Adds an object read by a list that did not return its whole kind (one namespace, a
+    /// label selector): its kind is not marked listed, so an absent object of that kind
+    /// elsewhere is not taken for a missing one.
+    pub fn insert_unlisted(&mut self, object: Object) {
+        self.add(object, false)
+    }
+
+    fn add(&mut self, object: Object, listed: bool) {
         if is_event_kind(&object.id.group, &object.id.kind) {
             return self.insert_event(Event::from_object(&object));
         }
@@ -65,14 +79,16 @@ impl Snapshot {
             return;
         }
         let i = self.objects.len();
-        // The kind is recorded as listed with its first object (one copy of its name per kind,
-        // not per object).
-        match self.by_kind.entry((object.id.group.clone(), object.id.kind.clone())) {
-            Entry::Occupied(mut list) => list.get_mut().push(i),
-            Entry::Vacant(list) => {
-                self.listed_kinds.insert((list.key().0.to_string(), list.key().1.to_string()));
-                list.insert(vec![i]);
-            }
+        // The kind is recorded as listed with its first listed object (one copy of its name per
+        // kind, not per object).
+        let (objects, marked) = match self.by_kind.entry((object.id.group.clone(), object.id.kind.clone())) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert((Vec::new(), false)),
+        };
+        objects.push(i);
+        if listed && !*marked {
+            *marked = true;
+            self.listed_kinds.insert((object.id.group.to_string(), object.id.kind.to_string()));
         }
         self.index.insert(&object.id, i, |i| &self.objects[i].id);
         self.objects.push(object);
@@ -123,6 +139,19 @@ impl Snapshot {
         self.listed_kinds.contains(&(group.to_string(), kind.to_string()))
     }
 
+    /// Records that a kind's objects in one namespace were listed completely.
+    pub fn mark_listed_in(&mut self, group: &str, kind: &str, namespace: &str) {
+        self.listed_in.insert((group.to_string(), kind.to_string(), namespace.to_string()));
+    }
+
+    /// Whether objects of this kind were read where `namespace` lies (in every namespace, or in
+    /// this one), so absence there means NotFound.
+    pub fn is_listed_at(&self, group: &str, kind: &str, namespace: &str) -> bool {
+        self.is_listed(group, kind)
+            || !self.listed_in.is_empty()
+                && self.listed_in.contains(&(group.to_string(), kind.to_string(), namespace.to_string()))
+    }
+
     /// Looks an object up by identity.
     pub fn get(&self, id: &ObjectRef) -> Option<&Object> {
         self.index.get(id, |i| &self.objects[i].id).map(|i| &self.objects[i])
@@ -140,7 +169,7 @@ impl Snapshot {
 
     /// Objects of one kind (not Events), in the order read.
     pub fn of_kind<'a>(&'a self, group: &'a str, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
-        self.by_kind.get(&(group.into(), kind.into())).into_iter().flatten().map(|&i| &self.objects[i])
+        self.by_kind.get(&(group.into(), kind.into())).into_iter().flat_map(|(list, _)| list).map(|&i| &self.objects[i])
     }
 
     /// Events (core/v1 and events.k8s.io/v1) about an object, matched by kind, namespace and
@@ -199,5 +228,22 @@ mod tests {
         assert_eq!(s.events().iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(s.events_for(&cm("a")).map(|e| e.id.name.as_str()).collect::<Vec<_>>(), ["e2"]);
         assert_eq!(s.events_for(&cm("b")).map(|e| e.id.name.as_str()).collect::<Vec<_>>(), ["e1"]);
+    }
+
+    #[test]
+    fn a_kind_read_in_one_namespace_is_listed_there_only() {
+        let cm = |ns: &str| {
+            Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": ns}}))
+                .unwrap()
+        };
+        let mut s = Snapshot::new();
+        s.insert_unlisted(cm("apps"));
+        s.mark_listed_in("", "ConfigMap", "apps");
+        assert!(s.get(&ObjectRef::new("", "ConfigMap", "apps", "a")).is_some());
+        assert!(!s.is_listed("", "ConfigMap"));
+        assert!(s.is_listed_at("", "ConfigMap", "apps") && !s.is_listed_at("", "ConfigMap", "shop"));
+        // A file's object lists its kind everywhere.
+        s.insert(cm("shop"));
+        assert!(s.is_listed_at("", "ConfigMap", "web"));
     }
 }

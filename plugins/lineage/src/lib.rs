@@ -5,6 +5,7 @@ mod args;
 pub mod cycles;
 pub mod model;
 pub mod plan;
+pub mod reach;
 pub mod render;
 pub mod report;
 pub mod traverse;
@@ -161,15 +162,39 @@ fn answer(
     // of a cluster by far (200,000 of 323,000 objects at 10,000 apps), of which an answer shows
     // a handful. Live that is a second round of lists; offline a second pass over the files,
     // cheaper than building every Event.
+    // Live, `--why` reads only what its target can reach ([`reach`]): the Kubernetes kinds in
+    // the namespaces it leads to, found in rounds, rather than every object of the cluster.
+    let namespace = args.common.scope.namespace.as_deref();
+    let mut reach = None;
+    let mut live_first = wants();
+    if let Some((_, namespaced)) = target_spec.as_ref().filter(|_| args.why && flags.input.filenames.is_empty()) {
+        // A namespaced target's namespace is read in the first round.
+        let first = namespace.filter(|_| *namespaced == Some(true));
+        reach = Some(reach::Reach::new(first));
+        live_first = reach::first_wants(first);
+    }
     let mut decided: Option<(Graph, Result<Plan>)> = None;
-    let snapshot = source::load_staged(&flags, &wants(), &[], |first| {
-        let graph = Graph::build(first);
-        let plan = decide(args, &graph, first, selector.as_ref(), target_spec);
+    let snapshot = source::load_rounds(&flags, &live_first, &wants(), |read| {
+        if decided.is_some() {
+            return Vec::new();
+        }
+        let graph = Graph::build(read);
+        if let (Some(reach), Some((id, namespaced))) = (reach.as_mut(), &target_spec) {
+            let mut id = id.clone();
+            if *namespaced == Some(true) {
+                id.namespace = target_namespace(read, namespace).into();
+            }
+            let more = reach.more(&graph, &id, *namespaced);
+            if !more.is_empty() {
+                return more;
+            }
+        }
+        let plan = decide(args, &graph, read, selector.as_ref(), target_spec.clone());
         let events = plan.as_ref().map(|p| p.event_wants(&graph)).unwrap_or_default();
         decided = Some((graph, plan));
         events
     })?;
-    let (graph, plan) = decided.expect("load_staged hands the first stage over, live or offline");
+    let (graph, plan) = decided.expect("load_rounds hands every round over, live or offline, until the plan is made");
     let mut notes = snapshot.notes.clone();
     notes.extend(graph.notes.iter().cloned());
     notes_out.clone_from(&notes);
@@ -320,6 +345,11 @@ fn parse_target(target: &str, name: Option<&str>) -> Result<TargetSpec> {
     })
 }
 
+/// The namespace a namespaced target is in: `-n`, else the context's, else `default`.
+fn target_namespace<'a>(snapshot: &'a Snapshot, namespace: Option<&'a str>) -> &'a str {
+    namespace.or(snapshot.default_namespace.as_deref()).unwrap_or("default")
+}
+
 /// Finds the target node: known kinds directly; other kinds by case-insensitive kind name among
 /// the snapshot's objects.
 fn resolve_target(
@@ -329,7 +359,7 @@ fn resolve_target(
     namespaced: Option<bool>,
     namespace: Option<&str>,
 ) -> Result<usize> {
-    let ns = namespace.or(snapshot.default_namespace.as_deref()).unwrap_or("default");
+    let ns = target_namespace(snapshot, namespace);
     match namespaced {
         Some(true) => id.namespace = ns.into(),
         Some(false) => {}
@@ -353,7 +383,7 @@ fn resolve_target(
     let node = graph.find(&id).ok_or_else(|| Error::NotFound(id.to_string()))?;
     // Known only as someone's reference, of a kind that could not be listed (403, missing
     // CRD): there is nothing to trace, and "missing" would be a guess.
-    if !graph.nodes[node].exists && !snapshot.listed_kinds.contains(&(id.group.to_string(), id.kind.to_string())) {
+    if !graph.nodes[node].exists && !snapshot.is_listed_at(&id.group, &id.kind, &id.namespace) {
         return Err(Error::Unreadable(id.to_string()));
     }
     Ok(node)

@@ -1,20 +1,24 @@
 //! flux-lineage against a real API server (devcluster) serving the incident scenarios: the same
-//! answer as offline, from one discovery request and one list per kind.
+//! answer as offline, from one discovery request and one list per kind (and namespace).
 
 use devcluster::flux::{Failure, induce};
 use devcluster::proxy::{Fault, FaultKind};
+use kubectl_flux_shared::kinds::{CORE_KINDS, FLUX_KINDS, KindInfo};
 use kubectl_flux_testkit::{
-    assert_live_equals_offline, cluster_with, eventually, flux_cluster, request_delta, requests, run, run_now,
+    Requests, assert_live_equals_offline, cluster_with, eventually, flux_cluster, request_delta, requests, run, run_now,
 };
 use std::path::Path;
 use std::time::Duration;
+
+/// A request as counted: verb, resource, namespace, how many.
+type Request = (String, String, String, u64);
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kubectl-flux_lineage"))
 }
 
 #[test]
-fn live_answers_equal_offline_answers_with_one_list_per_kind() {
+fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
     let tmp = tempfile::tempdir().unwrap();
     let scenarios = ["missing-storageclass", "cycle"];
     let cluster = cluster_with(tmp.path(), &scenarios);
@@ -24,35 +28,80 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind() {
         &["sts/userdb", "-n", "userapp", "-o", "wide"],
         &["--cycles"],
         &["--why", "hr/kube-prometheus-stack", "-n", "monitoring"],
+        // Its chains lead to apps and ingress-nginx, read in a later round.
+        &["--why", "ks/apps", "-n", "flux-system", "-o", "json"],
         &["ks/monitoring-config", "-n", "flux-system", "-o", "dot"],
     ];
     assert_live_equals_offline(bin(), &cluster, &scenarios, cases);
     let kubeconfig = cluster.kubeconfig.display().to_string();
 
-    // Requests: one discovery GET of /apis, then exactly one list of each kind, whatever the
+    // Requests: one discovery GET of /apis, then one list per kind (and namespace), whatever the
     // number of objects, then Events only in the namespaces of the answer; never a GET per
-    // object.
-    let before = requests(&cluster);
-    let r = run(bin(), &["--why", "ks/userapp", "-n", "flux-system", "--kubeconfig", &kubeconfig]);
-    assert_eq!(r.code, 0);
-    let delta = request_delta(&before, &requests(&cluster));
-    let gets: Vec<_> = delta.iter().filter(|((verb, _, _), _)| verb == "get").collect();
-    assert_eq!(gets, [(&("get".to_string(), "/apis".to_string(), String::new()), &1)], "{delta:?}");
-    let lists: Vec<_> =
-        delta.iter().filter(|((verb, resource, _), _)| verb == "list" && resource != "events").collect();
-    // Secrets are listed twice: metadata only, and the Helm storage Secrets (owner=helm) in full.
-    assert!(lists.iter().all(|((_, resource, _), n)| **n == if resource == "secrets" { 2 } else { 1 }), "{delta:?}");
-    assert!(lists.iter().all(|((_, _, namespace), _)| namespace.is_empty()), "cluster-wide lists: {delta:?}");
-    assert_eq!(lists.len(), kubectl_flux_lineage::wants().len() - 1, "{delta:?}");
-    let events: Vec<_> = delta.iter().filter(|((_, resource, _), _)| resource == "events").collect();
+    // object. `--why` lists every Flux kind and every cluster-scoped kind in full, the other
+    // kinds only where the target's chains can lead.
+    // Resources as the audit log names them: `group/plural`, core ones by their plural.
+    let resource =
+        |k: &KindInfo| if k.group.is_empty() { k.plural.to_string() } else { format!("{}/{}", k.group, k.plural) };
+    let flux: Vec<String> = FLUX_KINDS.iter().map(resource).collect();
+    let kube = |namespaced: bool| -> Vec<String> {
+        CORE_KINDS
+            .iter()
+            .filter(|k| k.namespaced == namespaced && !matches!(k.kind, "Node" | "CustomResourceDefinition" | "Event"))
+            .map(resource)
+            .collect()
+    };
+    let why = |args: &[&str]| {
+        let before = requests(&cluster);
+        let mut args = args.to_vec();
+        args.extend(["--kubeconfig", &kubeconfig]);
+        let r = run(bin(), &args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        request_delta(&before, &requests(&cluster))
+    };
+    let expected = |namespaces: &[&str], events: &[&str]| {
+        let mut lists: Vec<Request> = Vec::new();
+        let mut add =
+            |resource: &str, namespace: &str| lists.push(("list".into(), resource.into(), namespace.into(), 1));
+        flux.iter().chain(&kube(false)).for_each(|r| add(r, ""));
+        // The Helm storage Secrets (owner=helm), in full, everywhere.
+        add("secrets", "");
+        for ns in namespaces {
+            kube(true).iter().for_each(|r| add(r, ns));
+        }
+        events.iter().for_each(|ns| add("events", ns));
+        lists.push(("get".into(), "/apis".into(), String::new(), 1));
+        lists.sort();
+        lists
+    };
+    let seen = |delta: Requests| {
+        let mut seen: Vec<Request> =
+            delta.into_iter().map(|((verb, resource, namespace), n)| (verb, resource, namespace, n)).collect();
+        seen.sort();
+        seen
+    };
+
+    // The HelmRelease's chains stay in monitoring and flux-system (its chart's source, the
+    // ConfigMap a Kustomization there produces): the Kubernetes kinds are listed in those two
+    // namespaces only, monitoring (-n) in the first round, flux-system in the second.
+    let delta = why(&["--why", "hr/kube-prometheus-stack", "-n", "monitoring"]);
+    assert_eq!(seen(delta), expected(&["flux-system", "monitoring"], &["flux-system", "monitoring"]));
+
+    // A chain through a cluster-scoped object (the missing StorageClass) may involve objects of
+    // any namespace (who else refers to it). The first round reads flux-system, the second the
+    // namespace the Kustomization applies to, where the StatefulSet and its PVC name the
+    // StorageClass: the third lists the Kubernetes kinds once everywhere.
+    let delta = why(&["--why", "ks/userapp", "-n", "flux-system"]);
+    let mut want = expected(&["flux-system", "userapp", ""], &[]);
+    // Secrets everywhere twice: the Helm storage ones, then every Secret's metadata.
+    want.retain(|(_, r, ns, _)| !(r == "secrets" && ns.is_empty()));
+    want.push(("list".into(), "secrets".into(), String::new(), 2));
     // The chain runs through flux-system and userapp to a StorageClass, whose Events are
     // recorded in default.
-    assert_eq!(
-        events.iter().map(|((verb, _, namespace), n)| (verb.as_str(), namespace.as_str(), **n)).collect::<Vec<_>>(),
-        [("list", "default", 1), ("list", "flux-system", 1), ("list", "userapp", 1)],
-        "{delta:?}"
-    );
-    assert_eq!(delta.len(), lists.len() + events.len() + 1, "only discovery and lists: {delta:?}");
+    for ns in ["default", "flux-system", "userapp"] {
+        want.push(("list".into(), "events".into(), ns.into(), 1));
+    }
+    want.sort();
+    assert_eq!(seen(delta), want);
     drop(cluster);
 }
 

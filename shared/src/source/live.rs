@@ -433,6 +433,22 @@ pub fn read_staged(
     first: &[Want],
     then: impl FnOnce(&Snapshot) -> Vec<Want>,
 ) -> Result<Snapshot> {
+    let mut then = Some(then);
+    read_rounds(connection, scope, first, |snapshot| then.take().map(|f| f(snapshot)).unwrap_or_default())
+}
+
+/// Rounds after the first one at most: a bound on a caller that keeps asking.
+pub const ROUNDS_MAX: usize = 8;
+
+/// [`read`] in rounds over one connection: `first`, then what `next` asks for after seeing
+/// every object read so far, round after round, until it asks for nothing (at most
+/// [`ROUNDS_MAX`] rounds after the first).
+pub fn read_rounds(
+    connection: &ConnectionFlags,
+    scope: &ScopeFlags,
+    first: &[Want],
+    mut next: impl FnMut(&Snapshot) -> Vec<Want>,
+) -> Result<Snapshot> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Output)?;
     runtime.block_on(async {
         let cluster = connect(connection).await?;
@@ -441,8 +457,13 @@ pub fn read_staged(
         let mut snapshot = Snapshot::new();
         snapshot.default_namespace = Some(cluster.default_namespace.clone());
         list_into(&cluster, &served, namespace.as_deref(), first, &mut snapshot).await?;
-        let more = then(&snapshot);
-        list_into(&cluster, &served, namespace.as_deref(), &more, &mut snapshot).await?;
+        for _ in 0..ROUNDS_MAX {
+            let more = next(&snapshot);
+            if more.is_empty() {
+                break;
+            }
+            list_into(&cluster, &served, namespace.as_deref(), &more, &mut snapshot).await?;
+        }
         Ok(snapshot)
     })
 }
@@ -491,12 +512,18 @@ async fn list_into(
         };
         match result {
             Ok(items) => {
-                if want.is_complete() {
+                // Only a list that returned its kind whole (or whole in one namespace) makes an
+                // absent object of that kind a missing one.
+                let whole = want.is_complete();
+                if whole {
                     snapshot.mark_listed(k.group, k.kind);
+                } else if let Some(ns) = want.namespace.as_deref().filter(|_| want.in_namespace_whole()) {
+                    snapshot.mark_listed_in(k.group, k.kind, ns);
                 }
                 for item in items {
                     match item {
-                        Parsed::Object(object) | Parsed::Partial(object, _) => snapshot.insert(object),
+                        Parsed::Object(object) | Parsed::Partial(object, _) if whole => snapshot.insert(object),
+                        Parsed::Object(object) | Parsed::Partial(object, _) => snapshot.insert_unlisted(object),
                         Parsed::Event(event) => snapshot.insert_event(event),
                         Parsed::Skipped(_) => {}
                         Parsed::Other(_) => {
@@ -508,9 +535,12 @@ async fn list_into(
             Err(Failure::NotFound) => {
                 snapshot.notes.push(format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group))
             }
-            Err(Failure::Forbidden(message)) => snapshot
-                .notes
-                .push(format!("forbidden to {call} ({message}); the answer lacks every {} object", k.kind)),
+            Err(Failure::Forbidden(message)) => {
+                let place = want.namespace.as_deref().map(|ns| format!(" in {ns}")).unwrap_or_default();
+                snapshot
+                    .notes
+                    .push(format!("forbidden to {call} ({message}); the answer lacks every {} object{place}", k.kind))
+            }
             Err(failure) => return Err(api_error(&call, failure)),
         }
     }

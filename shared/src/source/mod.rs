@@ -92,10 +92,12 @@ impl Want {
 
     /// Whether this lists every object of its kind (no selector, every namespace).
     pub fn is_complete(&self) -> bool {
-        self.label_selector.is_none()
-            && self.involved_kind.is_none()
-            && self.involved_kind_not.is_empty()
-            && self.namespace.is_none()
+        self.namespace.is_none() && self.in_namespace_whole()
+    }
+
+    /// Whether this lists every object of its kind wherever it lists (no selector).
+    pub fn in_namespace_whole(&self) -> bool {
+        self.label_selector.is_none() && self.involved_kind.is_none() && self.involved_kind_not.is_empty()
     }
 }
 
@@ -125,6 +127,25 @@ pub fn load_staged(
     }
     let spinner = crate::output::progress::spinner(&format!("listing {} kinds", first.len()));
     let result = live::read_staged(&flags.connection, &flags.scope, first, then);
+    spinner.finish_and_clear();
+    result
+}
+
+/// Reads in rounds: live, `live_first`, then what `next` asks for after each round, until it
+/// asks for nothing ([`live::read_rounds`]). Offline the files are read for `offline_first`,
+/// and `next` is asked once, for a second pass: files hold every namespace at once, so what a
+/// cluster gives in rounds they give in one.
+pub fn load_rounds(
+    flags: &crate::flags::CommonFlags,
+    live_first: &[Want],
+    offline_first: &[Want],
+    next: impl FnMut(&crate::Snapshot) -> Vec<Want>,
+) -> crate::Result<crate::Snapshot> {
+    if !flags.input.filenames.is_empty() {
+        return load_staged(flags, offline_first, &[], next);
+    }
+    let spinner = crate::output::progress::spinner(&format!("listing {} kinds", live_first.len()));
+    let result = live::read_rounds(&flags.connection, &flags.scope, live_first, next);
     spinner.finish_and_clear();
     result
 }
