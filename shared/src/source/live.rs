@@ -317,6 +317,9 @@ impl Cluster {
 /// a paginated list is read from etcd, which counts the remaining keys for each page
 /// (`remainingItemCount`): 400 pages of 200,000 Events took 43 s where one request took 4 s
 /// (BENCHMARKS.md). A server that pages anyway sends a continue token, which is followed.
+/// Events have no watch cache (kube-apiserver's `DefaultWatchCacheSizes` sets them to 0): a
+/// cluster-wide Events list reads every Event from etcd whatever its field selector keeps, and
+/// one in a namespace reads that namespace's only.
 fn list_query(want: &Want, token: Option<&str>) -> String {
     let mut query = Vec::new();
     if let Some(sel) = want.label_selector {
@@ -422,19 +425,7 @@ fn api_error(call: &str, failure: Failure) -> Error {
 /// kind listed concurrently. A kind whose CRD is not installed is skipped with a note; a kind
 /// the user may not list (403) leaves a note saying what the answer lacks.
 pub fn read(connection: &ConnectionFlags, scope: &ScopeFlags, wants: &[Want]) -> Result<Snapshot> {
-    read_staged(connection, scope, wants, |_| Vec::new())
-}
-
-/// [`read`] in two stages over one connection: `first`, then the kinds `then` asks for after
-/// seeing the first stage's objects (one more discovery-free round of concurrent lists).
-pub fn read_staged(
-    connection: &ConnectionFlags,
-    scope: &ScopeFlags,
-    first: &[Want],
-    then: impl FnOnce(&Snapshot) -> Vec<Want>,
-) -> Result<Snapshot> {
-    let mut then = Some(then);
-    read_rounds(connection, scope, first, |snapshot| then.take().map(|f| f(snapshot)).unwrap_or_default())
+    read_rounds(connection, scope, wants, |_| Vec::new())
 }
 
 /// Rounds after the first one at most: a bound on a caller that keeps asking.

@@ -125,10 +125,8 @@ pub fn load_staged(
             (!more.is_empty()).then(|| offline::Filter::wants_only(&more))
         });
     }
-    let spinner = crate::output::progress::spinner(&format!("listing {} kinds", first.len()));
-    let result = live::read_staged(&flags.connection, &flags.scope, first, then);
-    spinner.finish_and_clear();
-    result
+    let mut then = Some(then);
+    read_live(flags, first, |snapshot| then.take().map(|f| f(snapshot)).unwrap_or_default())
 }
 
 /// Reads in rounds: live, `live_first`, then what `next` asks for after each round, until it
@@ -144,8 +142,17 @@ pub fn load_rounds(
     if !flags.input.filenames.is_empty() {
         return load_staged(flags, offline_first, &[], next);
     }
-    let spinner = crate::output::progress::spinner(&format!("listing {} kinds", live_first.len()));
-    let result = live::read_rounds(&flags.connection, &flags.scope, live_first, next);
+    read_live(flags, live_first, next)
+}
+
+/// [`live::read_rounds`] with a spinner on a terminal's stderr.
+fn read_live(
+    flags: &crate::flags::CommonFlags,
+    first: &[Want],
+    next: impl FnMut(&crate::Snapshot) -> Vec<Want>,
+) -> crate::Result<crate::Snapshot> {
+    let spinner = crate::output::progress::spinner(&format!("listing {} kinds", first.len()));
+    let result = live::read_rounds(&flags.connection, &flags.scope, first, next);
     spinner.finish_and_clear();
     result
 }
