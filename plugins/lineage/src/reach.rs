@@ -97,6 +97,8 @@ impl Reach {
         let mut everywhere = namespaced != Some(true);
         if !everywhere {
             match graph.find(target) {
+                // Flux kinds were read everywhere: an absent one is not found.
+                None if kinds::is_flux_group(&target.group) => {}
                 None => {
                     needed.insert(&target.namespace);
                 }
@@ -209,5 +211,8 @@ status:
         let mut reach = Reach::new(None);
         let pod = ObjectRef::new("", "Pod", "blog", "web-1");
         assert_eq!(namespaces(&reach.more(&g, &pod, Some(true))), BTreeSet::from([Some("blog")]));
+        // Flux kinds are read everywhere in the first round: an absent one needs no more.
+        let absent = ObjectRef::new(kinds::KUSTOMIZE_GROUP, "Kustomization", "blog", "nope");
+        assert!(reach.more(&g, &absent, Some(true)).is_empty());
     }
 }

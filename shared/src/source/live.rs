@@ -491,7 +491,7 @@ async fn list_into(
             Some(version) => {
                 jobs.push(async move { (want, version.clone(), cluster.list(want, version, namespace).await) })
             }
-            None => snapshot.notes.push(format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group)),
+            None => note(snapshot, not_served(k)),
         }
     }
     for (want, version, result) in futures::future::join_all(jobs).await {
@@ -523,19 +523,30 @@ async fn list_into(
                     }
                 }
             }
-            Err(Failure::NotFound) => {
-                snapshot.notes.push(format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group))
-            }
+            Err(Failure::NotFound) => note(snapshot, not_served(k)),
             Err(Failure::Forbidden(message)) => {
                 let place = want.namespace.as_deref().map(|ns| format!(" in {ns}")).unwrap_or_default();
-                snapshot
-                    .notes
-                    .push(format!("forbidden to {call} ({message}); the answer lacks every {} object{place}", k.kind))
+                note(
+                    snapshot,
+                    format!("forbidden to {call} ({message}); the answer lacks every {} object{place}", k.kind),
+                )
             }
             Err(failure) => return Err(api_error(&call, failure)),
         }
     }
     Ok(())
+}
+
+/// The note for a kind the cluster does not serve.
+fn not_served(k: &crate::kinds::KindInfo) -> String {
+    format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group)
+}
+
+/// Adds a note once: a kind listed in several namespaces, or in several rounds, is noted once.
+fn note(snapshot: &mut Snapshot, text: String) {
+    if !snapshot.notes.contains(&text) {
+        snapshot.notes.push(text);
+    }
 }
 
 /// Log texts by `pod/container`, and notes about the logs that could not be read.
@@ -727,6 +738,16 @@ async fn relist(cluster: &Cluster, path: &str, call: &str) -> Result<(String, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_said_in_several_rounds_is_said_once() {
+        let mut snapshot = Snapshot::new();
+        let cron = crate::kinds::find("batch", "CronJob").unwrap();
+        note(&mut snapshot, not_served(cron));
+        note(&mut snapshot, not_served(cron));
+        note(&mut snapshot, "forbidden".into());
+        assert_eq!(snapshot.notes, ["CronJob (batch) is not served by this cluster; skipped", "forbidden"]);
+    }
 
     #[test]
     fn event_lists_carry_one_field_selector() {
