@@ -17,7 +17,7 @@ use clap::CommandFactory;
 use kubectl_flux_shared::error::{EXIT_FINDINGS, Error, Result};
 use kubectl_flux_shared::graph::Graph;
 use kubectl_flux_shared::health::State;
-use kubectl_flux_shared::kinds::{self, CORE_KINDS, FLUX_KINDS};
+use kubectl_flux_shared::kinds::{self, FLUX_KINDS};
 use kubectl_flux_shared::output::{self, Format, color::Palette};
 use kubectl_flux_shared::selector::Selector;
 use kubectl_flux_shared::source::{self, Want};
@@ -47,14 +47,10 @@ pub const FORMATS: &[Format] = &[
 /// ([`Plan::event_wants`]).
 pub fn wants() -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
-    for k in CORE_KINDS {
-        match k.kind {
-            "Node" | "CustomResourceDefinition" | "Event" => {}
-            "Secret" => {
-                wants.push(Want::metadata(k, None));
-                wants.push(Want::labelled(k, "owner=helm"));
-            }
-            _ => wants.push(Want::all(k)),
+    for k in reach::chain_kinds() {
+        wants.push(reach::kube_want(k));
+        if k.kind == "Secret" {
+            wants.push(Want::labelled(k, "owner=helm"));
         }
     }
     wants

@@ -26,16 +26,19 @@ pub const NAMESPACES_MAX: usize = 8;
 /// After this many rounds of namespaces, the Kubernetes kinds are listed everywhere.
 pub const ROUNDS_MAX: usize = 3;
 
-/// The Kubernetes kinds chains run through (as [`crate::wants`] lists them), namespaced or not.
-fn kube_kinds(namespaced: bool) -> impl Iterator<Item = &'static KindInfo> {
-    CORE_KINDS
-        .iter()
-        .filter(|k| !matches!(k.kind, "Node" | "CustomResourceDefinition" | "Event"))
-        .filter(move |k| k.namespaced == namespaced)
+/// The Kubernetes kinds chains run through, in the kinds table's order: every one but Nodes,
+/// CRDs and Events (those come in the answer's namespaces, [`crate::plan::Plan::event_wants`]).
+pub fn chain_kinds() -> impl Iterator<Item = &'static KindInfo> {
+    CORE_KINDS.iter().filter(|k| !matches!(k.kind, "Node" | "CustomResourceDefinition" | "Event"))
 }
 
-/// One list of a namespaced Kubernetes kind: Secrets as metadata only.
-fn kube_want(k: &'static KindInfo) -> Want {
+/// The chain kinds that are namespaced, or those that are not.
+fn kube_kinds(namespaced: bool) -> impl Iterator<Item = &'static KindInfo> {
+    chain_kinds().filter(move |k| k.namespaced == namespaced)
+}
+
+/// One list of a Kubernetes kind chains run through: Secrets as metadata only.
+pub fn kube_want(k: &'static KindInfo) -> Want {
     if k.kind == "Secret" { Want::metadata(k, None) } else { Want::all(k) }
 }
 
