@@ -2,7 +2,7 @@
 //! back to the same duration.
 #![no_main]
 
-use kubectl_flux_shared::duration;
+use kubectl_flux_model::duration;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

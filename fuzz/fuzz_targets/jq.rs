@@ -4,7 +4,7 @@
 //! so is `halt`, which ends the process as it does in jq.
 #![no_main]
 
-use kubectl_flux_shared::output::jq;
+use kubectl_flux_output::jq;
 use libfuzzer_sys::fuzz_target;
 
 const UNBOUNDED: &[&str] = &["def", "repeat", "recurse", "range", "while", "until", "limit", "..", "input", "$__loc__", "halt"];

@@ -1,8 +1,8 @@
 //! Any bytes given to `-f`: an answer or a clear error, never a panic, a hang or unbounded memory.
 #![no_main]
 
-use kubectl_flux_shared::Snapshot;
-use kubectl_flux_shared::source::offline;
+use kubectl_flux_model::Snapshot;
+use kubectl_flux_source::offline;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

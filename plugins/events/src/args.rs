@@ -1,8 +1,8 @@
 //! The command line of `kubectl flux-events`.
 
 use clap::Parser;
-use kubectl_flux_shared::duration;
-use kubectl_flux_shared::flags::CommonFlags;
+use kubectl_flux_cli::flags::CommonFlags;
+use kubectl_flux_model::duration;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,5 +67,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value = "3")]
     pub stuck_factor: f64,
     #[command(flatten)]
-    pub common: CommonFlags,
+    common: CommonFlags,
+}
+
+impl kubectl_flux_cli::Command for Args {
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 }

@@ -3,7 +3,7 @@
 //! klog) are kept as text. Files are read line by line, never whole.
 
 use chrono::{DateTime, Utc};
-use kubectl_flux_shared::lenient::Scalar;
+use kubectl_flux_model::lenient::Scalar;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -59,7 +59,7 @@ pub fn parse(line: &str, source: &str) -> Option<Line> {
         c => c,
     };
     Some(Line {
-        time: kubectl_flux_shared::time::parse(&s(Field::Ts)),
+        time: kubectl_flux_model::time::parse(&s(Field::Ts)),
         level: s(Field::Level),
         object,
         message,
@@ -127,13 +127,13 @@ impl<'de> Deserialize<'de> for Doc<'de> {
 pub fn reconcile_duration(msg: &str) -> Option<Duration> {
     let rest = msg.split_once("finished in ").or_else(|| msg.split_once("failed after "))?.1;
     let word = rest.split([',', ' ']).next()?;
-    kubectl_flux_shared::duration::parse(word).ok()
+    kubectl_flux_model::duration::parse(word).ok()
 }
 
 /// Reads a log file line by line, handing each parsed line to `sink`.
-pub fn read_file(path: &std::path::Path, mut sink: impl FnMut(Line)) -> Result<(), kubectl_flux_shared::Error> {
+pub fn read_file(path: &std::path::Path, mut sink: impl FnMut(Line)) -> Result<(), kubectl_flux_model::Error> {
     let file = std::fs::File::open(path)
-        .map_err(|source| kubectl_flux_shared::Error::Read { path: path.to_path_buf(), source })?;
+        .map_err(|source| kubectl_flux_model::Error::Read { path: path.to_path_buf(), source })?;
     let source = path.file_stem().and_then(|s| s.to_str()).unwrap_or("log").to_string();
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut bytes = Vec::new();
@@ -141,7 +141,7 @@ pub fn read_file(path: &std::path::Path, mut sink: impl FnMut(Line)) -> Result<(
         bytes.clear();
         let read = reader
             .read_until(b'\n', &mut bytes)
-            .map_err(|source| kubectl_flux_shared::Error::Read { path: path.to_path_buf(), source })?;
+            .map_err(|source| kubectl_flux_model::Error::Read { path: path.to_path_buf(), source })?;
         if read == 0 {
             break;
         }
@@ -150,7 +150,7 @@ pub fn read_file(path: &std::path::Path, mut sink: impl FnMut(Line)) -> Result<(
             Err(_) => String::from_utf8_lossy(&bytes),
         };
         if text.len() > 1 << 20 {
-            return Err(kubectl_flux_shared::Error::Malformed {
+            return Err(kubectl_flux_model::Error::Malformed {
                 file: path.display().to_string(),
                 message: format!("line {}: longer than 1 MiB", i + 1),
             });

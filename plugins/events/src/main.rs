@@ -9,5 +9,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    kubectl_flux_shared::cli::main::<Args>("flux-events", FORMATS, run)
+    kubectl_flux_cli::main::<Args>("flux-events", FORMATS, run)
 }

@@ -3,8 +3,9 @@
 //! contention threshold, FLUX-FACTS "Thresholds").
 
 use chrono::{DateTime, Utc};
-use kubectl_flux_shared::kinds::is_flux_group;
-use kubectl_flux_shared::{ObjectRef, Snapshot, flux, lastsuccess, time};
+use kubectl_flux_graph::{flux, lastsuccess};
+use kubectl_flux_model::kinds::is_flux_group;
+use kubectl_flux_model::{ObjectRef, Snapshot, time};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -26,13 +27,12 @@ pub struct Stuck {
 
 /// Objects not reconciled successfully for `factor` intervals, and slow reconciles seen in logs.
 pub fn find(snapshot: &Snapshot, now: DateTime<Utc>, factor: f64, slow: &HashMap<ObjectRef, Duration>) -> Vec<Stuck> {
-    let go = kubectl_flux_shared::duration::format_go;
+    let go = kubectl_flux_model::duration::format_go;
     let mut out = Vec::new();
     for obj in snapshot.objects().iter().filter(|o| is_flux_group(&o.id.group)) {
         // A Ready object is not stuck: Flux does not record each successful reconcile, so an
         // old Ready transition only means nothing changed.
-        if flux::suspended(obj)
-            || kubectl_flux_shared::health::of(obj).state == kubectl_flux_shared::health::State::Ready
+        if flux::suspended(obj) || kubectl_flux_graph::health::of(obj).state == kubectl_flux_graph::health::State::Ready
         {
             continue;
         }

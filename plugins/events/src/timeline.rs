@@ -5,9 +5,9 @@
 use crate::classify::{Class, classify};
 use crate::logs;
 use chrono::{DateTime, Utc};
-use kubectl_flux_shared::ObjectRef;
-use kubectl_flux_shared::event::Event;
-use kubectl_flux_shared::snapshot::FastMap;
+use kubectl_flux_model::ObjectRef;
+use kubectl_flux_model::event::Event;
+use kubectl_flux_model::snapshot::FastMap;
 
 /// One deduplicated entry.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub fn from_event(e: &Event) -> Entry {
 pub fn from_log(line: logs::Line) -> Entry {
     let object = line.object.map(|(kind, ns, name)| {
         let group =
-            kubectl_flux_shared::kinds::FLUX_KINDS.iter().find(|k| k.kind == kind).map(|k| k.group).unwrap_or("");
+            kubectl_flux_model::kinds::FLUX_KINDS.iter().find(|k| k.kind == kind).map(|k| k.group).unwrap_or("");
         ObjectRef::new(group, &kind, &ns, &name)
     });
     Entry {

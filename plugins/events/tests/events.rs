@@ -141,7 +141,13 @@ fn a_missing_log_file_exits_1() {
 #[test]
 fn fleet_of_snapshots_merges_timelines() {
     let (msc, demo) = (example("missing-storageclass"), example("demo"));
-    for (name, format) in [("table", vec!["--type", "Warning"]), ("json", vec!["-o", "json", "--type", "Warning"])] {
+    for (name, format) in [
+        ("table", vec!["--type", "Warning"]),
+        ("wide", vec!["-o", "wide", "--type", "Warning"]),
+        ("json", vec!["-o", "json", "--type", "Warning"]),
+        ("yaml", vec!["-o", "yaml", "--type", "Warning"]),
+        ("tsv", vec!["-o", "tsv", "--type", "Warning"]),
+    ] {
         let mut args = vec!["--cluster-from-dir", msc.as_str(), "--cluster-from-dir", demo.as_str()];
         args.extend(format);
         let r = run(bin(), &args);

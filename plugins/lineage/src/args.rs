@@ -1,7 +1,7 @@
 //! The command line of `kubectl flux-lineage`.
 
 use clap::{Parser, ValueEnum};
-use kubectl_flux_shared::flags::CommonFlags;
+use kubectl_flux_cli::flags::CommonFlags;
 
 /// Which findings make the command exit 3 (for CI gates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -67,5 +67,11 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
     #[command(flatten)]
-    pub common: CommonFlags,
+    common: CommonFlags,
+}
+
+impl kubectl_flux_cli::Command for Args {
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 }

@@ -10,7 +10,7 @@
 //! health-checks what it applies is no cycle, while HelmRelease -> valuesFrom ConfigMap ->
 //! produced by Kustomization -> dependsOn Kustomization -> healthCheck HelmRelease is one.
 
-use kubectl_flux_shared::graph::{Graph, Phase, Relation};
+use kubectl_flux_graph::graph::{Graph, Phase, Relation};
 use std::collections::{BTreeSet, HashMap};
 
 /// One edge of a cycle between two objects.
@@ -118,7 +118,7 @@ fn blocks(g: &Graph, steps: &[Step]) -> bool {
 fn canonical(g: &Graph, steps: Vec<Step>) -> Cycle {
     let key = |s: &Step| {
         let id = &g.nodes[s.from].id;
-        (!kubectl_flux_shared::kinds::is_flux_group(&id.group), id.clone())
+        (!kubectl_flux_model::kinds::is_flux_group(&id.group), id.clone())
     };
     let start = (0..steps.len()).min_by_key(|&i| key(&steps[i])).unwrap_or(0);
     let mut rotated = steps[start..].to_vec();
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn cycles_through_a_node_are_those_of_the_whole_search_that_pass_it() {
         let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cycle.yaml"));
-        let snapshot = kubectl_flux_shared::source::offline::read_paths(&[path]).unwrap();
+        let snapshot = kubectl_flux_source::offline::read_paths(&[path]).unwrap();
         let g = Graph::build(&snapshot);
         let all = find(&g);
         assert_eq!(all.len(), 2, "the example holds two loops");

@@ -15,10 +15,10 @@
 //! - A missing object is shown with every object that refers to it: those lie in its namespace,
 //!   or anywhere for a cluster-scoped one (listed everywhere, as above).
 
-use kubectl_flux_shared::ObjectRef;
-use kubectl_flux_shared::graph::Graph;
-use kubectl_flux_shared::kinds::{self, CORE_KINDS, FLUX_KINDS, KindInfo};
-use kubectl_flux_shared::source::Want;
+use kubectl_flux_graph::graph::Graph;
+use kubectl_flux_model::ObjectRef;
+use kubectl_flux_model::kinds::{self, CORE_KINDS, FLUX_KINDS, KindInfo};
+use kubectl_flux_source::Want;
 use std::collections::{BTreeSet, VecDeque};
 
 /// Above this many namespaces, the Kubernetes kinds are listed once in every namespace.
@@ -27,7 +27,7 @@ pub const NAMESPACES_MAX: usize = 8;
 pub const ROUNDS_MAX: usize = 3;
 
 /// The Kubernetes kinds chains run through, in the kinds table's order: every one but Nodes,
-/// CRDs and Events (those come in the answer's namespaces, [`crate::plan::Plan::event_wants`]).
+/// CRDs and Events (those come in the answer's namespaces, [`crate::view::View::event_wants`]).
 pub fn chain_kinds() -> impl Iterator<Item = &'static KindInfo> {
     CORE_KINDS.iter().filter(|k| !matches!(k.kind, "Node" | "CustomResourceDefinition" | "Event"))
 }
@@ -135,8 +135,8 @@ impl Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubectl_flux_shared::Snapshot;
-    use kubectl_flux_shared::source::offline::read_bytes;
+    use kubectl_flux_model::Snapshot;
+    use kubectl_flux_source::offline::read_bytes;
 
     fn graph(text: &str) -> Graph {
         let mut snapshot = Snapshot::new();

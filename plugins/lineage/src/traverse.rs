@@ -1,7 +1,7 @@
 //! Walking the graph from the target: upstream (what it waits for, who manages or owns it) and
 //! downstream (what it produces or owns, who uses it), as a tree with each node expanded once.
 
-use kubectl_flux_shared::graph::{Category, Graph, Relation};
+use kubectl_flux_graph::graph::{Category, Graph, Relation};
 
 /// The sections of a lineage tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

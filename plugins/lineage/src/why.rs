@@ -1,7 +1,7 @@
 //! `--why`: from the target along waits-for edges to the deepest failing or missing objects,
 //! each root cause with the shortest chain that leads to it.
 
-use kubectl_flux_shared::graph::{Graph, Relation};
+use kubectl_flux_graph::graph::{Graph, Relation};
 use std::collections::{HashMap, VecDeque};
 
 /// A hop of a waits-for chain: the node waited for and why.

@@ -94,11 +94,41 @@ fn cycle_scenario_finds_both_loops_and_no_false_ones() {
 #[test]
 fn fleet_of_snapshots_cycles_per_cluster() {
     let (cycle, demo) = (example("cycle"), example("demo"));
-    for (name, format, code) in [("cycles-tree", "tree", 3), ("cycles-tsv", "tsv", 3), ("cycles-json", "json", 3)] {
+    for (name, format, code) in [
+        ("cycles-tree", "tree", 3),
+        ("cycles-table", "table", 3),
+        ("cycles-wide", "wide", 3),
+        ("cycles-tsv", "tsv", 3),
+        ("cycles-json", "json", 3),
+        ("cycles-yaml", "yaml", 3),
+    ] {
         let args =
             ["--cycles", "--fail-on", "cycle", "-o", format, "--cluster-from-dir", &cycle, "--cluster-from-dir", &demo];
         let r = run(bin(), &args);
         assert_eq!(r.code, code, "{name}: {}", r.stderr);
         assert_golden(&dir().join("fleet"), name, &r);
+    }
+}
+
+/// An offline fleet asked about one object: every format of the tree and of `--why`, each
+/// cluster's answer a value until it is printed (yaml once printed `null` per cluster).
+#[test]
+fn fleet_of_snapshots_in_every_format() {
+    let msc = example("missing-storageclass");
+    let (a, b) = (format!("a={msc}"), format!("b={msc}"));
+    let fleet = ["--cluster-from-dir", a.as_str(), "--cluster-from-dir", b.as_str(), "-n", "flux-system"];
+    for format in ["tree", "table", "wide", "json", "yaml", "name", "tsv", "dot", "mermaid"] {
+        let mut args = vec!["ks/userapp", "-o", format];
+        args.extend(fleet);
+        let r = run(bin(), &args);
+        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
+        assert_golden(&dir().join("fleet"), &format!("userapp-{format}"), &r);
+    }
+    for format in ["tree", "json", "yaml"] {
+        let mut args = vec!["--why", "ks/userapp", "-o", format, "--fail-on", "missing"];
+        args.extend(fleet);
+        let r = run(bin(), &args);
+        assert_eq!(r.code, 3, "{format}: {}", r.stderr);
+        assert_golden(&dir().join("fleet"), &format!("why-{format}"), &r);
     }
 }

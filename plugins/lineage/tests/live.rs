@@ -3,7 +3,7 @@
 
 use devcluster::flux::{Failure, induce};
 use devcluster::proxy::{Fault, FaultKind};
-use kubectl_flux_shared::kinds::{CORE_KINDS, FLUX_KINDS, KindInfo};
+use kubectl_flux_model::kinds::{CORE_KINDS, FLUX_KINDS, KindInfo};
 use kubectl_flux_testkit::{
     Requests, assert_live_equals_offline, cluster_with, eventually, flux_cluster, request_delta, requests, run, run_now,
 };

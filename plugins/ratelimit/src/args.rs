@@ -1,7 +1,7 @@
 //! The command line of `kubectl flux-ratelimit`.
 
 use clap::{Parser, ValueEnum};
-use kubectl_flux_shared::flags::CommonFlags;
+use kubectl_flux_cli::flags::CommonFlags;
 
 /// Which projections make the command exit 3 (for CI gates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,7 +74,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "WHEN")]
     pub fail_on: Option<FailOn>,
     #[command(flatten)]
-    pub common: CommonFlags,
+    common: CommonFlags,
 }
 
 fn parse_pair(text: &str) -> Result<(String, u64), String> {
@@ -97,4 +97,10 @@ fn parse_percent(text: &str) -> Result<f64, String> {
         return Err(format!("{text:?}: the target must be between 1% and 100%"));
     }
     Ok(n / 100.0)
+}
+
+impl kubectl_flux_cli::Command for Args {
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 }

@@ -2,8 +2,9 @@
 
 use crate::args::Args;
 use chrono::{DateTime, Utc};
-use kubectl_flux_shared::health::{self, State};
-use kubectl_flux_shared::{Object, ObjectRef, Snapshot, flux};
+use kubectl_flux_graph::flux;
+use kubectl_flux_graph::health::{self, State};
+use kubectl_flux_model::{Object, ObjectRef, Snapshot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -215,7 +216,7 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
             continue;
         }
         let per_reconcile = match obj.id.kind.as_str() {
-            "GitRepository" if obj.id.group == kubectl_flux_shared::kinds::SOURCE_GROUP => costs.git_repository,
+            "GitRepository" if obj.id.group == kubectl_flux_model::kinds::SOURCE_GROUP => costs.git_repository,
             "ImageUpdateAutomation" => costs.image_update,
             "Provider" => costs.provider,
             _ => continue,
@@ -355,4 +356,47 @@ fn provider_events_last_hour(snapshot: &Snapshot, provider: &Object, now: DateTi
         }
     }
     total
+}
+
+/// The fleet's budgets: one GitHub token (same fingerprint) or App installation spends one
+/// budget wherever it is used, so its spenders across clusters add up; anonymous budgets
+/// (per egress IP) and unreadable credentials stay per cluster.
+pub fn merge_fleet(outcomes: &[kubectl_flux_cli::fleet::Outcome<Analysis>]) -> Analysis {
+    let mut merged: Vec<(Key, Option<String>, Budget)> = Vec::new();
+    let mut notes = Vec::new();
+    for outcome in outcomes {
+        let Ok(analysis) = &outcome.result else { continue };
+        notes.push((outcome.cluster.clone(), analysis.notes.clone()));
+        for b in &analysis.budgets {
+            let shared = b.key.auth == Auth::App || (b.key.auth == Auth::Token && b.key.id.starts_with("sha256:"));
+            let scope = (!shared).then(|| outcome.cluster.clone());
+            let mut part = b.clone();
+            for s in &mut part.spenders {
+                s.cluster = Some(outcome.cluster.clone());
+            }
+            part.secrets = part.secrets.iter().map(|s| format!("{}/{s}", outcome.cluster)).collect();
+            match merged.iter_mut().find(|(k, c, _)| *k == b.key && *c == scope) {
+                Some((_, _, m)) => {
+                    m.per_hour += part.per_hour;
+                    m.spenders.extend(part.spenders);
+                    m.secrets.extend(part.secrets);
+                    m.rate_limited.extend(part.rate_limited);
+                    m.rate_limit_events += part.rate_limit_events;
+                    m.token = m.token.take().or(part.token);
+                }
+                None => merged.push((b.key.clone(), scope, part)),
+            }
+        }
+    }
+    let mut budgets: Vec<Budget> = merged.into_iter().map(|(_, _, b)| b).collect();
+    for b in &mut budgets {
+        b.spenders.sort_by(|x, y| {
+            y.per_hour.total_cmp(&x.per_hour).then_with(|| (&x.cluster, &x.object).cmp(&(&y.cluster, &y.object)))
+        });
+    }
+    budgets.sort_by(|a, b| {
+        let u = |x: &Budget| x.utilisation().unwrap_or(-1.0);
+        u(b).total_cmp(&u(a)).then(b.per_hour.total_cmp(&a.per_hour)).then(a.key.cmp(&b.key))
+    });
+    Analysis { budgets, notes: kubectl_flux_cli::fleet::notes(notes) }
 }

@@ -2,7 +2,33 @@
 //! credential's token. The token is sent in the Authorization header and never printed: errors
 //! are reduced to the host and the HTTP status.
 
+use crate::args::Args;
+use crate::budget::{Analysis, Auth};
 use std::time::Duration;
+
+/// Per budget, in order: `None` without `--check`, else what GitHub said or why it was not asked.
+pub type Checks = Vec<Option<Result<Remaining, String>>>;
+
+/// Asks GitHub about every budget when `--check` is given (each credential once, never an
+/// App installation, whose tokens the controller mints).
+pub fn all(analysis: &Analysis, args: &Args, timeout: Duration) -> Checks {
+    analysis
+        .budgets
+        .iter()
+        .map(|b| {
+            args.check.then(|| {
+                let base = api_base(&b.key.host, args.github_api_url.as_deref());
+                match (b.key.auth, &b.token) {
+                    (Auth::App, _) => {
+                        Err("GitHub App: installation tokens are minted by the controller; not checked".into())
+                    }
+                    (Auth::Token, None) => Err("token not readable".into()),
+                    (_, token) => rate_limit(&base, token.as_deref(), timeout),
+                }
+            })
+        })
+        .collect()
+}
 
 /// What `/rate_limit` said about the core budget.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -2,8 +2,8 @@
 //! target, as `spec.interval` patches, or a switch to a GitHub App or OCI artifacts.
 
 use crate::budget::{Auth, Budget, Spender};
-use kubectl_flux_shared::ObjectRef;
-use kubectl_flux_shared::duration::format_go;
+use kubectl_flux_model::ObjectRef;
+use kubectl_flux_model::duration::format_go;
 use std::time::Duration;
 
 /// Intervals people choose, shortest first: fixes round up to one of these.

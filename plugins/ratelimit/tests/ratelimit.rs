@@ -202,7 +202,14 @@ fn fleet_of_snapshots_shares_one_budget_per_token() {
     let (rl, demo) = (example("rate-limit"), example("demo"));
     let eu = format!("eu={rl}");
     let us = format!("us={rl}");
-    for (name, format) in [("table", vec![]), ("json", vec!["-o", "json"])] {
+    for (name, format) in [
+        ("table", vec![]),
+        ("wide", vec!["-o", "wide"]),
+        ("json", vec!["-o", "json"]),
+        ("yaml", vec!["-o", "yaml"]),
+        ("tsv", vec!["-o", "tsv"]),
+        ("name", vec!["-o", "name"]),
+    ] {
         let mut args = vec![
             "--cluster-from-dir",
             eu.as_str(),

@@ -1,8 +1,8 @@
 //! The command line of `kubectl flux-reset`.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kubectl_flux_shared::duration;
-use kubectl_flux_shared::flags::CommonFlags;
+use kubectl_flux_cli::flags::CommonFlags;
+use kubectl_flux_model::duration;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,9 +86,6 @@ objects only reference them, and the reset never deletes one.
 
 Exit codes: 0 reset complete and verified; 1 a step failed or an object was lost (the message
 says what to run next); 2 usage, or no terminal and no --yes; 3 --fail-on findings.
-KUBECTL_FLUX_RESET_CRASH_AFTER=STEP (started, backed-up, suspended, deleted, restarted,
-recreated, resumed, verified) kills the process with SIGKILL right after that journal step is
-persisted: for testing `resume`.
 
 Output formats (-o): table (default), json, yaml."
 )]
@@ -122,5 +119,11 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "WHEN", global = true)]
     pub fail_on: Option<FailOn>,
     #[command(flatten)]
-    pub common: CommonFlags,
+    common: CommonFlags,
+}
+
+impl kubectl_flux_cli::Command for Args {
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 }

@@ -31,28 +31,6 @@ pub fn ask(context: &str, question: &str, input: &mut dyn BufRead) -> Result<()>
     }
 }
 
-/// The name of the kubeconfig context in use, as kubectl resolves it: `--context`, else the
-/// current-context of `--kubeconfig`, of the first `KUBECONFIG` file that sets one, or of
-/// `~/.kube/config`; `in-cluster` when there is no kubeconfig.
-pub fn context_name(flags: &kubectl_flux_shared::flags::ConnectionFlags) -> String {
-    if let Some(c) = flags.context.last() {
-        return c.clone();
-    }
-    let files: Vec<std::path::PathBuf> =
-        match (&flags.kubeconfig, std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty())) {
-            (Some(p), _) => vec![p.clone()],
-            (None, Some(list)) => std::env::split_paths(&list).collect(),
-            (None, None) => {
-                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".kube/config")).into_iter().collect()
-            }
-        };
-    files
-        .iter()
-        .filter_map(|f| kube::config::Kubeconfig::read_from(f).ok())
-        .find_map(|k| k.current_context.filter(|c| !c.is_empty()))
-        .unwrap_or_else(|| "in-cluster".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! What can stop a reset, each with what to do next, and the exit code it maps to.
 
-use kubectl_flux_shared::Error as SharedError;
+use kubectl_flux_model::Error as SharedError;
 use std::path::PathBuf;
 
 /// Everything that can go wrong in flux-reset.

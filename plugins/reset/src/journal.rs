@@ -6,7 +6,7 @@
 
 use crate::error::{ResetError, Result};
 use crate::model::Target;
-use kubectl_flux_shared::source::offline;
+use kubectl_flux_source::offline;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -19,6 +19,8 @@ pub const STEPS: &[&str] =
 
 /// Environment variable naming a step after which the process kills itself with SIGKILL, right
 /// after the step is persisted: how the tests prove `resume` works after a crash at any step.
+/// Only binaries built with the `crash-hook` feature (the tests' own) honour it.
+#[cfg(feature = "crash-hook")]
 pub const CRASH_ENV: &str = "KUBECTL_FLUX_RESET_CRASH_AFTER";
 
 /// The backup's file name in a reset directory.
@@ -135,8 +137,8 @@ impl Journal {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    /// Records a completed step (appended and fsynced before returning), then honours
-    /// [`CRASH_ENV`].
+    /// Records a completed step (appended and fsynced before returning); in the tests' builds,
+    /// then honours `KUBECTL_FLUX_RESET_CRASH_AFTER`.
     pub fn record(&mut self, step: &'static str, mut fields: Value) -> Result<()> {
         let mut record = json!({"step": step});
         if let (Some(r), Some(f)) = (record.as_object_mut(), fields.as_object_mut()) {
@@ -156,6 +158,7 @@ impl Journal {
             sync_dir(self.dir())?;
         }
         self.records.push(record);
+        #[cfg(feature = "crash-hook")]
         if std::env::var(CRASH_ENV).is_ok_and(|s| s == step) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }

@@ -3,16 +3,22 @@
 //! (`resume`) takes it over; another is refused with the holder's id and directory. A crashed
 //! reset's lock does not expire: that reset must be resumed, or the Lease deleted by hand.
 
-use crate::api::{Api, Created};
 use crate::error::{ResetError, Result};
-use crate::model::collection_path;
 use crate::plan::LEASE;
+use kubectl_flux_source::live::collection_path;
+use kubectl_flux_source::live::{Cluster, Created};
 use serde_json::{Value, json};
 
 /// Takes the lock for `id`, or confirms this reset already holds it. Returns the holder id:
 /// `id`, or, for a restore from the backup of a reset that stopped (`takeover_dir` is that
 /// reset's directory), the stopped reset's id, so the restore releases its lock when done.
-pub async fn acquire(api: &Api, namespace: &str, id: &str, dir: &str, takeover_dir: Option<&str>) -> Result<String> {
+pub async fn acquire(
+    api: &Cluster,
+    namespace: &str,
+    id: &str,
+    dir: &str,
+    takeover_dir: Option<&str>,
+) -> Result<String> {
     let collection = collection_path("coordination.k8s.io", "v1", "leases", namespace);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let body = json!({
@@ -56,14 +62,14 @@ fn busy(namespace: &str, holder: &str, dir: &str) -> ResetError {
 }
 
 /// Releases the lock if `id` holds it.
-pub async fn release(api: &Api, namespace: &str, id: &str) -> Result<()> {
+pub async fn release(api: &Cluster, namespace: &str, id: &str) -> Result<()> {
     let path = format!("{}/{LEASE}", collection_path("coordination.k8s.io", "v1", "leases", namespace));
     if let Some(lease) = api.get(&path).await?
         && lease.pointer("/spec/holderIdentity").and_then(Value::as_str) == Some(id)
     {
         let uid = lease.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
         let rv = lease.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-        api.delete(&path, uid, rv).await?;
+        api.delete_exactly(&path, uid, rv).await?;
     }
     Ok(())
 }

@@ -2,9 +2,11 @@
 //! paths of every object, so `plan` prints exactly the calls `run` makes.
 
 use crate::error::{ResetError, Result};
-use kubectl_flux_shared::kinds::{self, FLUX_KINDS, KindInfo};
-use kubectl_flux_shared::selector::Selector;
-use kubectl_flux_shared::{Object, ObjectRef};
+use kubectl_flux_graph::{flux, health};
+use kubectl_flux_model::kinds::{self, FLUX_KINDS, KindInfo};
+use kubectl_flux_model::selector::Selector;
+use kubectl_flux_model::{Object, ObjectRef};
+use kubectl_flux_source::live::collection_path;
 use serde_json::{Value, json};
 
 /// The Flux finalizer every controller adds (`finalizers.fluxcd.io`).
@@ -153,23 +155,9 @@ impl Scope {
     /// cluster-wide path.
     pub fn list_paths(&self, kind: &KindInfo, version: &str) -> Vec<String> {
         match &self.namespaces {
-            None => vec![format!("{}/{}", api_base(kind.group, version), kind.plural)],
+            None => vec![collection_path(kind.group, version, kind.plural, "")],
             Some(list) => list.iter().map(|ns| collection_path(kind.group, version, kind.plural, ns)).collect(),
         }
-    }
-}
-
-/// `/api/v1` or `/apis/GROUP/VERSION`.
-pub fn api_base(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") }
-}
-
-/// The collection of a kind in a namespace (or cluster-wide when `namespace` is empty).
-pub fn collection_path(group: &str, version: &str, plural: &str, namespace: &str) -> String {
-    if namespace.is_empty() {
-        format!("{}/{plural}", api_base(group, version))
-    } else {
-        format!("{}/namespaces/{namespace}/{plural}", api_base(group, version))
     }
 }
 
@@ -190,8 +178,19 @@ impl Target {
     /// A target from an object of a kind the reset covers.
     pub fn from_object(o: &Object) -> Option<Target> {
         let kind = reset_kinds().find(|k| k.group == o.id.group && k.kind == o.id.kind)?;
-        let version = kubectl_flux_shared::object::split_api_version(&o.api_version).1.to_string();
+        let version = kubectl_flux_model::object::split_api_version(&o.api_version).1.to_string();
         Some(Target { id: o.id.clone(), version, kind, raw: o.raw.to_value() })
+    }
+
+    /// The object in the shared model (health, inventory, Helm storage).
+    pub fn object(&self) -> Object {
+        Object {
+            id: self.id.clone(),
+            api_version: self.api_version(),
+            raw: self.raw.clone().into(),
+            bytes: 0,
+            managed_fields_bytes: 0,
+        }
     }
 
     /// `apiVersion`.
@@ -319,46 +318,32 @@ impl Target {
     /// Whether the backup has a Ready condition at all (Alerts and Providers of
     /// notification.toolkit.fluxcd.io/v1beta3 have no status: nothing to wait for).
     pub fn reports_ready(&self) -> bool {
-        ready_condition(&self.raw).is_some()
+        object(&self.raw).and_then(|o| flux::condition(&o, "Ready")).is_some()
     }
 }
 
-fn ready_condition(raw: &Value) -> Option<&Value> {
-    raw.pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+/// The object in the shared model, for readiness.
+fn object(raw: &Value) -> Option<Object> {
+    Object::from_value(raw.clone()).ok()
 }
 
-/// Ready=True for the object's current generation (a stale status does not count).
+/// Ready=True for the object's current generation (a stale status does not count), as every
+/// plugin judges it ([`health::is_ready`]).
 pub fn is_ready(raw: &Value) -> bool {
-    let Some(c) = ready_condition(raw) else { return false };
-    if c.get("status").and_then(Value::as_str) != Some("True") {
-        return false;
-    }
-    let generation = raw.pointer("/metadata/generation").and_then(Value::as_i64);
-    let observed = c
-        .get("observedGeneration")
-        .and_then(Value::as_i64)
-        .or_else(|| raw.pointer("/status/observedGeneration").and_then(Value::as_i64));
-    match (generation, observed) {
-        (Some(g), Some(o)) => o >= g,
-        _ => true,
-    }
+    object(raw).is_some_and(|o| health::is_ready(&o))
 }
 
-/// The Ready condition's reason and message, for findings.
+/// The Ready condition's status, reason and message, for findings.
 pub fn ready_words(raw: &Value) -> String {
-    match ready_condition(raw) {
+    match object(raw).and_then(|o| flux::condition(&o, "Ready")) {
         None => "no Ready condition yet".to_string(),
         Some(c) => {
-            let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
-            let mut text = format!("Ready={}", s("status"));
-            if !s("reason").is_empty() {
-                text.push_str(&format!(" ({})", s("reason")));
+            let mut text = format!("Ready={}", c.status);
+            if !c.reason.is_empty() {
+                text.push_str(&format!(" ({})", c.reason));
             }
-            if !s("message").is_empty() {
-                text.push_str(&format!(": {}", s("message")));
+            if !c.message.is_empty() {
+                text.push_str(&format!(": {}", c.message));
             }
             text
         }

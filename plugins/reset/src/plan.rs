@@ -1,10 +1,11 @@
 //! `plan`: what a reset would do, changing nothing: the objects in scope with their guards, and
 //! every API call `run` makes, step by step, built with the same paths and bodies `run` uses.
 
-use crate::model::{Scope, Target, collection_path, rank};
-use kubectl_flux_shared::ObjectRef;
-use kubectl_flux_shared::flux;
-use kubectl_flux_shared::output::table::Table;
+use crate::model::{Scope, Target, rank};
+use kubectl_flux_graph::flux;
+use kubectl_flux_model::ObjectRef;
+use kubectl_flux_output::table::Table;
+use kubectl_flux_source::live::collection_path;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +17,7 @@ pub const LEASE: &str = "kubectl-flux-reset";
 
 /// Names of the Flux controller Deployments; Deployments labelled
 /// `app.kubernetes.io/part-of=flux` count too.
-pub use kubectl_flux_shared::flux::CONTROLLERS;
+pub use kubectl_flux_graph::flux::CONTROLLERS;
 
 /// Whether a Deployment is one of Flux's controllers.
 pub fn is_controller(deploy: &Value) -> bool {
@@ -113,8 +114,8 @@ pub fn outside_managers(targets: &[Target]) -> Vec<(ObjectRef, ObjectRef)> {
         let label =
             |k: &str| t.raw.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1"))).and_then(Value::as_str);
         for (group, kind, prefix) in [
-            (kubectl_flux_shared::kinds::KUSTOMIZE_GROUP, "Kustomization", "kustomize.toolkit.fluxcd.io"),
-            (kubectl_flux_shared::kinds::HELM_GROUP, "HelmRelease", "helm.toolkit.fluxcd.io"),
+            (kubectl_flux_model::kinds::KUSTOMIZE_GROUP, "Kustomization", "kustomize.toolkit.fluxcd.io"),
+            (kubectl_flux_model::kinds::HELM_GROUP, "HelmRelease", "helm.toolkit.fluxcd.io"),
         ] {
             if let (Some(name), Some(ns)) = (label(&format!("{prefix}/name")), label(&format!("{prefix}/namespace"))) {
                 let manager = ObjectRef::new(group, kind, ns, name);
@@ -131,8 +132,7 @@ pub fn outside_managers(targets: &[Target]) -> Vec<(ObjectRef, ObjectRef)> {
 pub fn inventory_collections(targets: &[Target]) -> BTreeMap<(String, String, String), Vec<ObjectRef>> {
     let mut out: BTreeMap<(String, String, String), Vec<ObjectRef>> = BTreeMap::new();
     for t in targets.iter().filter(|t| t.id.kind == "Kustomization") {
-        let o =
-            kubectl_flux_shared::Object { id: t.id.clone(), api_version: t.api_version(), raw: t.raw.clone().into() };
+        let o = t.object();
         for r in flux::inventory(&o) {
             out.entry((r.group.to_string(), r.kind.to_string(), r.namespace.to_string())).or_default().push(r);
         }
@@ -146,11 +146,7 @@ pub fn helm_storage(targets: &[Target]) -> Vec<(ObjectRef, String, String)> {
         .iter()
         .filter(|t| t.id.kind == "HelmRelease")
         .map(|t| {
-            let o = kubectl_flux_shared::Object {
-                id: t.id.clone(),
-                api_version: t.api_version(),
-                raw: t.raw.clone().into(),
-            };
+            let o = t.object();
             let (ns, release) = flux::helm_release_storage(&o);
             (t.id.clone(), ns, release)
         })
@@ -159,7 +155,7 @@ pub fn helm_storage(targets: &[Target]) -> Vec<(ObjectRef, String, String)> {
 
 /// The plural of a managed kind: known kinds by name, else the lower-case kind plus `s`.
 pub fn plural_of(group: &str, kind: &str) -> String {
-    kubectl_flux_shared::kinds::find(group, kind)
+    kubectl_flux_model::kinds::find(group, kind)
         .map(|k| k.plural.to_string())
         .unwrap_or_else(|| format!("{}s", kind.to_ascii_lowercase()))
 }
@@ -360,11 +356,7 @@ impl Plan {
             };
             let mut guards = Vec::new();
             if target.guards_deletion_policy() {
-                let o = kubectl_flux_shared::Object {
-                    id: target.id.clone(),
-                    api_version: target.api_version(),
-                    raw: target.raw.clone().into(),
-                };
+                let o = target.object();
                 let entries = flux::inventory(&o).len();
                 guards.push(format!(
                     "deletionPolicy Orphan (was {}); {entries} inventory entries kept",
@@ -440,7 +432,7 @@ impl Plan {
         fields.insert("steps".into(), serde_json::to_value(self.steps()).unwrap_or(Value::Null));
         fields.insert("warnings".into(), json!(self.warnings));
         fields.insert("notes".into(), json!(self.notes));
-        kubectl_flux_shared::output::envelope("ResetPlan", fields)
+        kubectl_flux_output::envelope("ResetPlan", fields)
     }
 }
 

@@ -3,11 +3,13 @@
 //! partial run (a crash, Ctrl-C, a lost connection) and finish the job: patches set values,
 //! deletes accept objects already gone, creates skip objects that exist.
 
-use crate::api::{Api, Created, Served};
 use crate::error::{ResetError, Result};
-use crate::model::{FLUX_FINALIZER, Scope, Target, collection_path};
+use crate::log::Log;
+use crate::model::{FLUX_FINALIZER, Scope, Target};
 use crate::plan::{self, is_controller};
-use kubectl_flux_shared::{Object, ObjectRef};
+use kubectl_flux_model::{Object, ObjectRef};
+use kubectl_flux_source::live::collection_path;
+use kubectl_flux_source::live::{Cluster, Core, Created};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -16,34 +18,11 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(500);
 
 /// Served resources by (group, kind).
-pub type ServedMap = HashMap<(String, String), Served>;
-
-/// Lines the steps print as they complete (stdout, or collected for -o json).
-#[derive(Debug, Default)]
-pub struct Log {
-    /// Print each line as it comes.
-    pub print: bool,
-    /// Every line, by step.
-    pub lines: Vec<(String, String)>,
-}
-
-impl Log {
-    /// Says what a step did.
-    pub fn say(&mut self, step: &str, text: impl Into<String>) {
-        let text = text.into();
-        if self.print {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{step:<10} {text}");
-            let _ = out.flush();
-        }
-        self.lines.push((step.to_string(), text));
-    }
-}
+pub type ServedMap = kubectl_flux_source::live::Served;
 
 /// Reads every Flux object in scope: one discovery, one paginated list per kind (per namespace).
-pub async fn read_scope(api: &Api, scope: &Scope) -> Result<(Vec<Target>, ServedMap, Vec<String>)> {
-    let served = api.discover().await?;
+pub async fn read_scope(api: &Cluster, scope: &Scope) -> Result<(Vec<Target>, ServedMap, Vec<String>)> {
+    let served = api.discover(Core::Asked).await?;
     let mut targets = Vec::new();
     let mut notes = Vec::new();
     for k in &scope.kinds {
@@ -52,7 +31,7 @@ pub async fn read_scope(api: &Api, scope: &Scope) -> Result<(Vec<Target>, Served
             continue;
         };
         for path in scope.list_paths(k, &s.version) {
-            for mut item in api.list(&path, None, false).await? {
+            for mut item in api.list_values(&path, None, false).await? {
                 if let Value::Object(m) = &mut item {
                     m.insert("apiVersion".into(), Value::from(format!("{}/{}", k.group, s.version)));
                     m.insert("kind".into(), Value::from(k.kind));
@@ -72,12 +51,12 @@ pub async fn read_scope(api: &Api, scope: &Scope) -> Result<(Vec<Target>, Served
 }
 
 /// The live copies of the targets, by identity: one list per collection (kind and namespace).
-pub async fn current(api: &Api, targets: &[Target]) -> Result<HashMap<ObjectRef, Value>> {
+pub async fn current(api: &Cluster, targets: &[Target]) -> Result<HashMap<ObjectRef, Value>> {
     let collections: BTreeSet<(String, &str, &str)> =
         targets.iter().map(|t| (t.collection(), t.kind.group, t.kind.kind)).collect();
     let mut out = HashMap::new();
     for (path, group, kind) in collections {
-        for item in api.list(&path, None, false).await? {
+        for item in api.list_values(&path, None, false).await? {
             let ns = item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
             out.insert(ObjectRef::new(group, kind, ns, name), item);
@@ -144,7 +123,7 @@ impl Baseline {
 }
 
 /// Uids of the managed objects now, listing each collection once (metadata only).
-pub async fn managed_uids(api: &Api, served: &ServedMap, refs: &[ObjectRef]) -> Result<HashMap<ObjectRef, String>> {
+pub async fn managed_uids(api: &Cluster, served: &ServedMap, refs: &[ObjectRef]) -> Result<HashMap<ObjectRef, String>> {
     let mut collections: BTreeSet<(String, String, String)> = BTreeSet::new();
     for r in refs {
         collections.insert((r.group.to_string(), r.kind.to_string(), r.namespace.to_string()));
@@ -153,7 +132,7 @@ pub async fn managed_uids(api: &Api, served: &ServedMap, refs: &[ObjectRef]) -> 
     for (group, kind, ns) in collections {
         let Some(s) = served.get(&(group.clone(), kind.clone())) else { continue };
         let path = collection_path(&group, &s.version, &s.plural, if s.namespaced { &ns } else { "" });
-        for item in api.list(&path, None, true).await? {
+        for item in api.list_values(&path, None, true).await? {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
             let uid = item.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
             out.insert(ObjectRef::new(&group, &kind, if s.namespaced { &ns } else { "" }, name), uid.to_string());
@@ -164,11 +143,11 @@ pub async fn managed_uids(api: &Api, served: &ServedMap, refs: &[ObjectRef]) -> 
 
 /// The last Helm release revision stored per (namespace, release): Secrets labelled
 /// `owner=helm`, listed as metadata only (their data, values included, is never read).
-pub async fn helm_revisions(api: &Api, namespaces: &BTreeSet<String>) -> Result<HashMap<(String, String), u64>> {
+pub async fn helm_revisions(api: &Cluster, namespaces: &BTreeSet<String>) -> Result<HashMap<(String, String), u64>> {
     let mut out = HashMap::new();
     for ns in namespaces {
         let path = collection_path("", "v1", "secrets", ns);
-        for item in api.list(&path, Some("owner=helm"), true).await? {
+        for item in api.list_values(&path, Some("owner=helm"), true).await? {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
             if let Some((release, rev)) = name.strip_prefix("sh.helm.release.v1.").and_then(|r| r.rsplit_once(".v"))
                 && let Ok(rev) = rev.parse::<u64>()
@@ -182,13 +161,13 @@ pub async fn helm_revisions(api: &Api, namespaces: &BTreeSet<String>) -> Result<
 }
 
 /// The Flux controller Deployments in a namespace.
-pub async fn controllers(api: &Api, namespace: &str) -> Result<Vec<Value>> {
+pub async fn controllers(api: &Cluster, namespace: &str) -> Result<Vec<Value>> {
     let path = collection_path("apps", "v1", "deployments", namespace);
-    Ok(api.list(&path, None, false).await?.into_iter().filter(is_controller).collect())
+    Ok(api.list_values(&path, None, false).await?.into_iter().filter(is_controller).collect())
 }
 
 /// Records the baseline.
-pub async fn baseline(api: &Api, served: &ServedMap, targets: &[Target], controllers_ns: &str) -> Result<Baseline> {
+pub async fn baseline(api: &Cluster, served: &ServedMap, targets: &[Target], controllers_ns: &str) -> Result<Baseline> {
     let refs: Vec<ObjectRef> = plan::inventory_collections(targets).into_values().flatten().collect();
     let uids = managed_uids(api, served, &refs).await?;
     let managed = refs.iter().map(|r| (r.clone(), uids.get(&normalise(served, r)).cloned())).collect();
@@ -219,7 +198,7 @@ fn normalise(served: &ServedMap, r: &ObjectRef) -> ObjectRef {
 }
 
 /// Managed objects and Helm releases lost since the baseline.
-pub async fn losses(api: &Api, served: &ServedMap, b: &Baseline) -> Result<Vec<String>> {
+pub async fn losses(api: &Cluster, served: &ServedMap, b: &Baseline) -> Result<Vec<String>> {
     let refs: Vec<ObjectRef> = b.managed.iter().map(|(r, _)| r.clone()).collect();
     let now = managed_uids(api, served, &refs).await?;
     let mut lost = Vec::new();
@@ -250,7 +229,7 @@ pub async fn losses(api: &Api, served: &ServedMap, b: &Baseline) -> Result<Vec<S
 
 /// Suspends every target (Kustomizations also `deletionPolicy: Orphan`), appliers first, and
 /// re-reads until both are persisted. Targets already gone are left to `recreate`.
-pub async fn suspend(api: &Api, targets: &[Target], log: &mut Log) -> Result<()> {
+pub async fn suspend(api: &Cluster, targets: &[Target], log: &mut Log) -> Result<()> {
     let mut gone = 0;
     for t in targets.iter().rev() {
         match api.merge_patch_if_exists(&t.path(), &t.suspend_patch()).await {
@@ -309,7 +288,7 @@ pub async fn suspend(api: &Api, targets: &[Target], log: &mut Log) -> Result<()>
 /// kustomize-controller `finalize`, helm-controller `reconcileDelete`), so this is what the
 /// controller would do, for controllers that are down or stuck (the reason for many resets).
 pub async fn delete(
-    api: &Api,
+    api: &Cluster,
     targets: &[Target],
     finalizer_wait: Duration,
     timeout: Duration,
@@ -339,7 +318,7 @@ pub async fn delete(
             continue;
         }
         let (uid, rv) = (meta(l, "uid"), meta(l, "resourceVersion"));
-        if !api.delete(&t.path(), &uid, &rv).await? {
+        if !api.delete_exactly(&t.path(), &uid, &rv).await? {
             // Changed since the re-read: check it again before deleting.
             match api.get(&t.path()).await? {
                 Some(fresh) if !t.guarded(&fresh) => {
@@ -352,7 +331,9 @@ pub async fn delete(
                     });
                 }
                 Some(fresh)
-                    if !api.delete(&t.path(), &meta(&fresh, "uid"), &meta(&fresh, "resourceVersion")).await? =>
+                    if !api
+                        .delete_exactly(&t.path(), &meta(&fresh, "uid"), &meta(&fresh, "resourceVersion"))
+                        .await? =>
                 {
                     return Err(ResetError::Step {
                         step: "delete",
@@ -370,7 +351,7 @@ pub async fn delete(
         format!("{deleted} objects deleted (propagationPolicy Orphan, uid and resourceVersion preconditions)"),
     );
     let start = Instant::now();
-    let spinner = kubectl_flux_shared::output::progress::spinner("waiting for the deleted objects to go");
+    let spinner = kubectl_flux_source::progress::spinner("waiting for the deleted objects to go");
     let mut released: Vec<String> = Vec::new();
     let result = loop {
         let live = current(api, targets).await?;
@@ -449,7 +430,12 @@ fn meta(v: &Value, field: &str) -> String {
 
 /// Rollout restart of the Flux controllers (kubectl's `restartedAt` annotation), waiting until
 /// every one is available with only new pods. Returns the annotation value and the names.
-pub async fn restart(api: &Api, namespace: &str, timeout: Duration, log: &mut Log) -> Result<(String, Vec<String>)> {
+pub async fn restart(
+    api: &Cluster,
+    namespace: &str,
+    timeout: Duration,
+    log: &mut Log,
+) -> Result<(String, Vec<String>)> {
     let deployments = controllers(api, namespace).await?;
     if deployments.is_empty() {
         log.say(
@@ -492,8 +478,8 @@ pub fn rolled_out(d: &Value, at: &str) -> bool {
         && n("/status/replicas") == want
 }
 
-async fn wait_controllers(api: &Api, namespace: &str, names: &[String], at: &str, timeout: Duration) -> Result<()> {
-    let spinner = kubectl_flux_shared::output::progress::spinner("waiting for the Flux controllers to be available");
+async fn wait_controllers(api: &Cluster, namespace: &str, names: &[String], at: &str, timeout: Duration) -> Result<()> {
+    let spinner = kubectl_flux_source::progress::spinner("waiting for the Flux controllers to be available");
     let start = Instant::now();
     let result = loop {
         let now = controllers(api, namespace).await?;
@@ -508,7 +494,7 @@ async fn wait_controllers(api: &Api, namespace: &str, names: &[String], at: &str
                 step: "restart",
                 message: format!(
                     "not available after --timeout {}: {} (see kubectl -n {namespace} rollout status); `kubectl flux-reset resume` continues",
-                    kubectl_flux_shared::duration::format_go(timeout),
+                    kubectl_flux_model::duration::format_go(timeout),
                     list.join(", ")
                 ),
             });
@@ -521,7 +507,7 @@ async fn wait_controllers(api: &Api, namespace: &str, names: &[String], at: &str
 
 /// Creates every target that does not exist, from the backup, still suspended; confirms by
 /// re-reading that each exists.
-pub async fn recreate(api: &Api, targets: &[Target], log: &mut Log) -> Result<()> {
+pub async fn recreate(api: &Cluster, targets: &[Target], log: &mut Log) -> Result<()> {
     let uids: Vec<String> = targets.iter().map(|t| meta(&t.raw, "uid")).filter(|u| !u.is_empty()).collect();
     let live = current(api, targets).await?;
     let (mut created, mut existed) = (0, 0);
@@ -556,7 +542,7 @@ pub async fn recreate(api: &Api, targets: &[Target], log: &mut Log) -> Result<()
 
 /// Gives every target back its backed-up `suspend` and `deletionPolicy` (sources first, appliers
 /// last) and requests a reconcile of those that run.
-pub async fn resume(api: &Api, targets: &[Target], log: &mut Log) -> Result<()> {
+pub async fn resume(api: &Cluster, targets: &[Target], log: &mut Log) -> Result<()> {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     for t in targets {
         let stored = api.merge_patch(&t.path(), &t.resume_patch(&at)).await?;
@@ -590,7 +576,7 @@ pub struct Verification {
 /// controllers restarted, and every object that was Ready (and not suspended) Ready again
 /// within `timeout`.
 pub async fn verify(
-    api: &Api,
+    api: &Cluster,
     targets: &[Target],
     baseline: Option<(&ServedMap, &Baseline)>,
     restarted: Option<(&str, &str, &[String])>,
@@ -598,7 +584,7 @@ pub async fn verify(
 ) -> Result<Verification> {
     let mut v = Verification::default();
     let must: Vec<&Target> = targets.iter().filter(|t| t.was_ready() && !t.was_suspended()).collect();
-    let spinner = kubectl_flux_shared::output::progress::spinner("waiting for every object to be Ready");
+    let spinner = kubectl_flux_source::progress::spinner("waiting for every object to be Ready");
     let start = Instant::now();
     let live = loop {
         let live = current(api, targets).await?;
@@ -703,7 +689,7 @@ pub async fn verify(
             "{}/{} objects Ready before the reset are Ready again (--timeout {})",
             must.len() - not_ready.len(),
             must.len(),
-            kubectl_flux_shared::duration::format_go(timeout)
+            kubectl_flux_model::duration::format_go(timeout)
         ),
     ));
     v.findings = targets

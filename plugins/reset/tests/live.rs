@@ -285,7 +285,7 @@ fn a_reset_brings_everything_back_and_loses_nothing() {
     let b = backup.display().to_string();
     let plan = run_with(bin(), &["plan", "--all", "-f", &b, "-o", "json", "--jq", ".objects | length"], &[]);
     assert_eq!((plan.code, plan.stdout.as_str()), (0, format!("{n}\n").as_str()), "{}", plan.stderr);
-    let snapshot = kubectl_flux_shared::source::offline::read_paths(std::slice::from_ref(&backup)).unwrap();
+    let snapshot = kubectl_flux_source::offline::read_paths(std::slice::from_ref(&backup)).unwrap();
     assert_eq!(snapshot.len(), n);
     // The other plugins, when built alongside (cargo test --workspace builds every binary).
     let bins = bin().parent().unwrap();

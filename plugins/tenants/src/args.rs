@@ -2,8 +2,8 @@
 
 use bytesize::ByteSize;
 use clap::{Parser, ValueEnum};
-use kubectl_flux_shared::duration;
-use kubectl_flux_shared::flags::CommonFlags;
+use kubectl_flux_cli::flags::CommonFlags;
+use kubectl_flux_model::duration;
 use std::time::Duration;
 
 /// Which findings make the command exit 3 (for CI gates).
@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
     #[command(flatten)]
-    pub common: CommonFlags,
+    common: CommonFlags,
 }
 
 fn parse_bytes(text: &str) -> Result<u64, String> {
@@ -67,4 +67,10 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .parse::<ByteSize>()
         .map(|b| b.as_u64())
         .map_err(|_| format!("invalid size {text:?} (expected e.g. 500MiB, 10GiB, 1TB)"))
+}
+
+impl kubectl_flux_cli::Command for Args {
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 }

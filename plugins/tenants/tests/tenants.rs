@@ -164,7 +164,14 @@ fn fleet_of_snapshots_golden() {
         args.extend(format);
         run(bin(), &args)
     };
-    for (name, format) in [("table", vec![]), ("json", vec!["-o", "json"]), ("tsv", vec!["-o", "tsv"])] {
+    for (name, format) in [
+        ("table", vec![]),
+        ("wide", vec!["-o", "wide"]),
+        ("json", vec!["-o", "json"]),
+        ("yaml", vec!["-o", "yaml"]),
+        ("tsv", vec!["-o", "tsv"]),
+        ("name", vec!["-o", "name"]),
+    ] {
         let r = fleet(&[], &format);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         assert_golden(&dir().join("fleet"), name, &r);

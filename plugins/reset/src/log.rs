@@ -1,0 +1,25 @@
+//! The lines a reset says as each step completes: printed at once with `-o table`, kept for
+//! the `ResetReport` document otherwise.
+
+/// Lines the steps print as they complete (stdout, or collected for -o json).
+#[derive(Debug, Default)]
+pub struct Log {
+    /// Print each line as it comes.
+    pub print: bool,
+    /// Every line, by step.
+    pub lines: Vec<(String, String)>,
+}
+
+impl Log {
+    /// Says what a step did.
+    pub fn say(&mut self, step: &str, text: impl Into<String>) {
+        let text = text.into();
+        if self.print {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{step:<10} {text}");
+            let _ = out.flush();
+        }
+        self.lines.push((step.to_string(), text));
+    }
+}
