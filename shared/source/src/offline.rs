@@ -513,9 +513,12 @@ fn add_document(doc: Value, snapshot: &mut Snapshot, filter: &Filter) -> std::re
                 };
                 add_items(items, snapshot, filter)
             } else {
+                // What the API server would serve: the object as compact JSON.
+                let bytes = serde_json::to_string(&map).map_or(0, |t| u32::try_from(t.len()).unwrap_or(u32::MAX));
                 let mut raw = Json::from(Value::Object(map));
                 let managed_fields_bytes = slim(&mut raw);
                 let mut object = Object::from_json(raw)?;
+                object.bytes = bytes;
                 object.managed_fields_bytes = managed_fields_bytes;
                 if filter.keeps(&object.id.group, &object.id.kind)
                     && let Some(object) = filter.admit(object)
