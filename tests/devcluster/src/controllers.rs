@@ -6,6 +6,8 @@ use crate::cluster::{Cluster, spawn, wait_until};
 use crate::ports::free_port;
 use crate::{build, versions};
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,9 +23,38 @@ const KWOK_STAGES: &[&str] = &[
     "kustomize/stage/pod/fast/pod-delete.yaml",
 ];
 
+/// kwok's files (from its module) that serve each fake node's kubelet resource metrics
+/// (`/metrics/nodes/<node>/metrics/resource`, what metrics-server scrapes) with every pod's
+/// usage taken from its annotations `kwok.x-k8s.io/usage-cpu` (cores) and
+/// `kwok.x-k8s.io/usage-memory` (bytes), which Flux's supervisor keeps at its processes' real
+/// usage; other pods count 1m and 1Mi.
+const KWOK_METRICS: &[&str] =
+    &["kustomize/metrics/resource/metrics-resource.yaml", "kustomize/metrics/usage/usage-from-annotation.yaml"];
+
+/// Where the fake nodes' kubelet endpoint (kwok) listens: `D/kubelet.json`. `address` is also
+/// the nodes' InternalIP, so the IP of their host-network pods.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kubelet {
+    /// The nodes' InternalIP: the machine's own address ([`crate::netaddr::node_address`]),
+    /// or 127.0.0.1 on a machine without one (then only `--kube-controllers` works).
+    pub address: Ipv4Addr,
+    /// kwok's kubelet port (logs, resource metrics), the nodes' `daemonEndpoints` port.
+    pub port: u16,
+}
+
+impl Kubelet {
+    /// Reads `dir/kubelet.json`.
+    pub fn read(dir: &Path) -> Result<Kubelet> {
+        let path = dir.join("kubelet.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{} runs no fake nodes (start it with --kube-controllers)", dir.display()))?;
+        serde_json::from_str(&text).with_context(|| path.display().to_string())
+    }
+}
+
 /// Starts the controllers and the fake nodes; returns once the nodes are Ready. `extra_config`
-/// is added to kwok's configuration (e.g. `ClusterLogs`).
-pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str) -> Result<()> {
+/// is added to kwok's configuration (e.g. `ClusterLogs`). `node_ip` is the nodes' InternalIP.
+pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str, node_ip: Ipv4Addr) -> Result<()> {
     let dir = &cluster.dir;
     let kc = dir.join("components.kubeconfig").display().to_string();
     let p = |f: &str| dir.join("pki").join(f).display().to_string();
@@ -65,16 +96,19 @@ pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str) -> Result<()> {
     let v = versions::load()?;
     let kwok_dir = build::module_dir(v.kwok.module.as_deref().unwrap_or("sigs.k8s.io/kwok"), &v.kwok.version)?;
     let mut config = String::new();
-    for stage in KWOK_STAGES {
-        let text = std::fs::read_to_string(kwok_dir.join(stage)).with_context(|| format!("kwok stage {stage}"))?;
+    for stage in KWOK_STAGES.iter().chain(KWOK_METRICS) {
+        let text = std::fs::read_to_string(kwok_dir.join(stage)).with_context(|| format!("kwok file {stage}"))?;
         config.push_str("---\n");
         config.push_str(&text);
     }
     config.push_str(extra_config);
     std::fs::write(dir.join("kwok.yaml"), config)?;
-    // kwok's kubelet endpoint (logs, exec) on the nodes' InternalIP, over TLS with the API
-    // server's serving certificate (valid for 127.0.0.1).
+    // kwok's kubelet endpoint (logs, exec, resource metrics) on the nodes' InternalIP, over TLS
+    // with the API server's serving certificate (the API server and metrics-server do not
+    // verify kubelets' certificates).
     let kubelet_port = free_port()?;
+    let kubelet = Kubelet { address: node_ip, port: kubelet_port };
+    std::fs::write(dir.join("kubelet.json"), serde_json::to_string_pretty(&kubelet)?)?;
     spawn(
         dir,
         bin,
@@ -86,9 +120,9 @@ pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str) -> Result<()> {
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
             "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom".into(),
             "--cidr=10.244.0.0/16".into(),
-            "--node-ip=127.0.0.1".into(),
+            format!("--node-ip={node_ip}"),
             format!("--node-port={kubelet_port}"),
-            format!("--server-address=127.0.0.1:{kubelet_port}"),
+            format!("--server-address={node_ip}:{kubelet_port}"),
             format!("--tls-cert-file={}", p("apiserver.crt")),
             format!("--tls-private-key-file={}", p("apiserver.key")),
         ],
@@ -102,7 +136,10 @@ pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str) -> Result<()> {
                 "kind": "Node",
                 "metadata": {
                     "name": name,
-                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    // metrics-server reads a node's resource metrics at this path of its kubelet
+                    // port: kwok serves every node's on one port.
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0",
+                        "metrics.k8s.io/resource-metrics-path": format!("/metrics/nodes/{name}/metrics/resource")},
                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"},
                 },
                 "spec": {},

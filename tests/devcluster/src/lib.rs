@@ -12,6 +12,8 @@ pub mod fixtures;
 pub mod flux;
 pub mod gitserver;
 pub mod load;
+pub mod metrics_server;
+pub mod netaddr;
 pub mod pki;
 mod ports;
 pub mod proxy;
