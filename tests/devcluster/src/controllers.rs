@@ -27,9 +27,50 @@ const KWOK_STAGES: &[&str] = &[
 /// (`/metrics/nodes/<node>/metrics/resource`, what metrics-server scrapes) with every pod's
 /// usage taken from its annotations `kwok.x-k8s.io/usage-cpu` (cores) and
 /// `kwok.x-k8s.io/usage-memory` (bytes), which Flux's supervisor keeps at its processes' real
-/// usage; other pods count 1m and 1Mi.
+/// usage; other pods count 1m and 1Mi. See [`metrics_config`] for the CPU counters.
 const KWOK_METRICS: &[&str] =
     &["kustomize/metrics/resource/metrics-resource.yaml", "kustomize/metrics/usage/usage-from-annotation.yaml"];
+
+/// Annotations with which a pod gives its container's real CPU counter and start time (the
+/// supervisor writes them from /proc for the Flux controllers' pods).
+pub const CPU_SECONDS_ANNOTATION: &str = "devcluster.io/cpu-seconds";
+/// See [`CPU_SECONDS_ANNOTATION`]: seconds since the epoch.
+pub const STARTED_ANNOTATION: &str = "devcluster.io/started";
+
+/// A kwok metrics file, its CPU counters and start time taken from [`CPU_SECONDS_ANNOTATION`]
+/// and [`STARTED_ANNOTATION`] where a pod has them. kwok's own counter integrates the usage
+/// rate from the first scrape on, so it starts at 0, and metrics-server drops a container whose
+/// counter is 0 (an idle process's rate rounds to 0): it would never be listed. A process's own
+/// utime + stime, as a kubelet reads its cgroup's, is never 0 and gives the real rate between
+/// two scrapes; its start time tells metrics-server when the counter restarted.
+fn metrics_config(text: &str, file: &str) -> Result<String> {
+    if !file.ends_with("metrics-resource.yaml") {
+        return Ok(text.to_string());
+    }
+    let from = |annotation: &str, otherwise: &str| {
+        format!(
+            "'\"{annotation}\" in pod.metadata.annotations ? double(pod.metadata.annotations[\"{annotation}\"]) : {otherwise}'"
+        )
+    };
+    let mut out = text.to_string();
+    for (kwok, ours) in [
+        (
+            "'pod.CumulativeUsage(\"cpu\", container.name)'",
+            from(CPU_SECONDS_ANNOTATION, "pod.CumulativeUsage(\"cpu\", container.name)"),
+        ),
+        ("'pod.CumulativeUsage(\"cpu\")'", from(CPU_SECONDS_ANNOTATION, "pod.CumulativeUsage(\"cpu\")")),
+        ("'pod.SinceSecond()'", from(STARTED_ANNOTATION, "pod.SinceSecond()")),
+        // A node reports its own daemons' share besides its pods' (a kubelet's node stats are
+        // never 0, and metrics-server drops a node whose CPU or memory is 0: a node without
+        // pods would show <unknown>): 1m of CPU and 16 MiB.
+        ("'node.CumulativeUsage(\"cpu\")'", "'node.CumulativeUsage(\"cpu\") + node.SinceSecond() * 0.001'".to_string()),
+        ("'node.Usage(\"memory\")'", "'node.Usage(\"memory\") + 16777216.0'".to_string()),
+    ] {
+        anyhow::ensure!(out.contains(kwok), "kwok's {file} no longer has {kwok}");
+        out = out.replace(kwok, &ours);
+    }
+    Ok(out)
+}
 
 /// Where the fake nodes' kubelet endpoint (kwok) listens: `D/kubelet.json`. `address` is also
 /// the nodes' InternalIP, so the IP of their host-network pods.
@@ -98,6 +139,7 @@ pub fn start(cluster: &Cluster, bin: &Path, extra_config: &str, node_ip: Ipv4Add
     let mut config = String::new();
     for stage in KWOK_STAGES.iter().chain(KWOK_METRICS) {
         let text = std::fs::read_to_string(kwok_dir.join(stage)).with_context(|| format!("kwok file {stage}"))?;
+        let text = metrics_config(&text, stage)?;
         config.push_str("---\n");
         config.push_str(&text);
     }

@@ -903,21 +903,28 @@ async fn container_status(
     Ok(())
 }
 
-/// Puts the process's CPU (cores, over the time since the last sample) and RSS on its pod's
-/// kwok usage annotations.
+/// Puts the process's usage on its pod's annotations: its CPU counter (utime + stime, seconds)
+/// and start time, which kwok reports as the container's `container_cpu_usage_seconds_total`
+/// and `container_start_time_seconds`, and its CPU rate (since the last sample, else since it
+/// started) and RSS as kwok's usage annotations (node totals, working set).
 async fn report_usage(client: &kube::Client, name: &str, pid: u32, st: &mut Supervised) -> Result<()> {
     let (Some(ticks), Some(rss)) = (cpu_ticks(pid), rss(pid)) else { return Ok(()) };
     let now = Instant::now();
     let previous = st.cpu.replace((ticks, now));
     st.reported = Some(now);
-    let Some((before, at)) = previous else { return Ok(()) };
+    let started = st.started.unwrap_or_else(chrono::Utc::now);
     // /proc reports CPU time in USER_HZ ticks, 100 a second on Linux whatever the kernel's HZ.
-    let hz = 100.0;
-    let cores = (ticks.saturating_sub(before) as f64 / hz) / now.duration_since(at).as_secs_f64().max(0.001);
+    let seconds = |ticks: u64| ticks as f64 / 100.0;
+    let cores = match previous {
+        Some((before, at)) => seconds(ticks.saturating_sub(before)) / now.duration_since(at).as_secs_f64().max(0.001),
+        None => seconds(ticks) / (chrono::Utc::now() - started).as_seconds_f64().max(0.001),
+    };
     let Some(pod) = current_pod(client, name).await? else { return Ok(()) };
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let patch = json!({"metadata": {"annotations": {
-        "kwok.x-k8s.io/usage-cpu": format!("{}m", (cores * 1000.0).round() as u64),
+        crate::controllers::CPU_SECONDS_ANNOTATION: format!("{:.2}", seconds(ticks)),
+        crate::controllers::STARTED_ANNOTATION: format!("{:.3}", started.timestamp_millis() as f64 / 1000.0),
+        "kwok.x-k8s.io/usage-cpu": format!("{}n", (cores * 1e9).round() as u64),
         "kwok.x-k8s.io/usage-memory": rss.to_string(),
     }}});
     let req = http::Request::patch(format!("/api/v1/namespaces/{NAMESPACE}/pods/{pod_name}"))
@@ -981,7 +988,7 @@ pub enum Failure {
     /// HelmRelease `missing-chart`: the demo chart at a version the repository does not have.
     MissingChartVersion,
     /// [`OVERLOAD_KUSTOMIZATIONS`] Kustomizations `overload-NNN` (label
-    /// `devcluster.io/load: overload`) reconciled every 10 s by kustomize-controller rolled out
+    /// `devcluster.io/load: overload`) reconciled every 5 s by kustomize-controller rolled out
     /// with `--concurrent=1`: its `workqueue_depth{name="kustomization"}` passes 100.
     Overload,
     /// [`OOM_CONTROLLER`] rolled out with `resources.limits.memory` (and requests)
@@ -1157,7 +1164,7 @@ async fn overload(client: &kube::Client) -> Result<()> {
     let docs: Vec<(String, Value)> = (0..OVERLOAD_KUSTOMIZATIONS)
         .map(|i| {
             let name = format!("overload-{i:03}");
-            let doc = load_kustomization(&name, labels.clone(), json!({"interval": "10s", "retryInterval": "10s"}));
+            let doc = load_kustomization(&name, labels.clone(), json!({"interval": "5s", "retryInterval": "5s"}));
             (name, doc)
         })
         .collect();

@@ -81,30 +81,36 @@ pub fn start(cluster: &Cluster, flux: bool) -> Result<()> {
     })?;
     let kubeconfig = dir.join("components.kubeconfig");
     // Pods appear once two scrapes gave their CPU: up to two resolutions after the first.
+    let mut seen = String::new();
     let waited = wait_until("metrics-server (kubectl top)", Duration::from_secs(120), dir, || {
         if !crate::cluster::alive(pid) {
             return true;
         }
         runtime.block_on(async {
             let Ok(client) = crate::client(&kubeconfig).await else { return false };
-            let nodes = get(&client, "/apis/metrics.k8s.io/v1beta1/nodes").await;
-            let nodes_ok = nodes.as_ref().and_then(|l| l["items"].as_array()).is_some_and(|i| i.len() >= 2);
-            if !nodes_ok || !flux {
-                return nodes_ok;
-            }
-            let pods =
-                get(&client, &format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", crate::flux::NAMESPACE)).await;
-            let names: Vec<String> = pods
-                .as_ref()
-                .and_then(|l| l["items"].as_array())
-                .into_iter()
-                .flatten()
-                .flat_map(|p| p["containers"].as_array().into_iter().flatten())
-                .filter_map(|c| c["name"].as_str().map(str::to_string))
-                .collect();
-            crate::flux::CONTROLLERS.iter().all(|c| names.iter().any(|n| n == c))
+            let names = |list: Option<Value>, field: &str| -> Vec<String> {
+                list.as_ref()
+                    .and_then(|l| l["items"].as_array())
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|i| {
+                        if field == "containers" {
+                            i["containers"].as_array().cloned().unwrap_or_default()
+                        } else {
+                            vec![i["metadata"].clone()]
+                        }
+                    })
+                    .filter_map(|c| c["name"].as_str().map(str::to_string))
+                    .collect()
+            };
+            let nodes = names(get(&client, "/apis/metrics.k8s.io/v1beta1/nodes").await, "metadata");
+            let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", crate::flux::NAMESPACE);
+            let containers = if flux { names(get(&client, &path).await, "containers") } else { Vec::new() };
+            seen = format!("nodes {nodes:?}, flux-system containers {containers:?}");
+            nodes.len() >= 2 && (!flux || crate::flux::CONTROLLERS.iter().all(|c| containers.iter().any(|n| n == c)))
         })
-    });
+    })
+    .map_err(|e| anyhow::anyhow!("{e}; the Metrics API lists {seen}"));
     if !crate::cluster::alive(pid) {
         let log = std::fs::read_to_string(dir.join("logs/metrics-server.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
