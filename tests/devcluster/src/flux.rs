@@ -4,11 +4,15 @@
 //! working GitOps flow reconciled to Ready by the controllers themselves.
 //!
 //! A supervisor (a thread of the test process, or the `devcluster __flux-daemon` process the
-//! CLI leaves running, which also serves Git and charts) ties each Deployment to its process:
-//! `kubectl rollout restart` (a new `kubectl.kubernetes.io/restartedAt` in the pod template)
-//! restarts the process, scaling to 0 stops it, scaling back starts it. `kubectl logs` of a
-//! controller pod returns the process's log, served by kwok (`ClusterLogs`, one per container
-//! name); the previous process's log is `--previous`.
+//! CLI leaves running, which also serves Git and charts) ties each Deployment to its process as
+//! a kubelet ties a pod to its container (see `supervise`): the process runs with the
+//! Deployment's container args, a new pod template (`kubectl rollout restart`, new args or
+//! resources) restarts it, scaling to 0 stops it, a memory limit is enforced, deaths and
+//! restarts are recorded in the pod's status. `kubectl logs` of a controller pod returns the
+//! process's log, served by kwok (`ClusterLogs`, one per container name); the previous
+//! process's log is `--previous`. The pods are host-network pods on nodes whose InternalIP is
+//! the machine's own address, where the processes' metrics and health ports listen, so the API
+//! server's pod proxy reaches the real `/metrics` ([`crate::netaddr`]).
 
 use crate::cluster::{Cluster, stop_stage, wait_until};
 use crate::fixtures;
