@@ -244,3 +244,37 @@ pub fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
         ),
     }
 }
+
+/// The wrapper module of metrics-server (`go build <its tool package>`).
+pub fn metrics_server_module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("go-metrics-server")
+}
+
+/// Where metrics-server of the current pin lives, keyed by its wrapper module and pin.
+pub fn metrics_server_bin_dir() -> Result<PathBuf> {
+    let mut hash = Sha256::new();
+    for f in ["go.mod", "go.sum"] {
+        let path = metrics_server_module_dir().join(f);
+        hash.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    hash.update(format!("{:?}", crate::versions::load()?.metrics_server));
+    let key = format!("{:x}", hash.finalize());
+    Ok(cache_dir().join("bin").join(format!("metrics-server-{}", &key[..16])))
+}
+
+/// Builds metrics-server if missing (only `up --metrics-server` needs it). Returns its directory.
+pub fn build_metrics_server(verbose: bool) -> Result<PathBuf> {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    build_missing(metrics_server_bin_dir()?, &["metrics-server"], verbose, |_| {
+        let dir = metrics_server_module_dir();
+        let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
+        let package = go_mod
+            .lines()
+            .find_map(|l| l.strip_prefix("tool "))
+            .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?
+            .trim()
+            .to_string();
+        Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
+    })
+}

@@ -24,6 +24,11 @@ pub struct Options {
     /// The real Flux controllers, a Git and chart server and a GitOps flow reconciled to
     /// Ready (implies `kube_controllers`: their Deployments' pods run on kwok's nodes).
     pub flux: bool,
+    /// metrics-server (built from its module) registered as the `v1beta1.metrics.k8s.io`
+    /// APIService, scraping the fake nodes' resource metrics, in which the Flux controllers'
+    /// pods report their processes' real CPU and memory: `kubectl top` works (implies
+    /// `kube_controllers`).
+    pub metrics_server: bool,
     /// Run the long-lived helpers (the proxy, Flux's Git server and supervisor) as processes
     /// of this executable (`EXE __proxy`, `EXE __flux-daemon`), recorded for `down`, instead
     /// of threads of the calling process: for a cluster that outlives it (the CLI's `up`).
@@ -95,11 +100,16 @@ pub(crate) fn wait_until(what: &str, timeout: Duration, dir: &Path, mut ready: i
 }
 
 pub(crate) fn http_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else {
+    http_ok_at(std::net::Ipv4Addr::LOCALHOST, port, path)
+}
+
+/// Whether `GET http://ip:port/path` answers 200.
+pub(crate) fn http_ok_at(ip: std::net::Ipv4Addr, port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&(ip, port).into(), Duration::from_millis(500)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").is_err() {
         return false;
     }
     let mut body = String::new();
@@ -199,7 +209,23 @@ impl Cluster {
             format!("--kubelet-client-certificate={}", p("admin.crt")),
             format!("--kubelet-client-key={}", p("admin.key")),
         ]);
-        if opts.kube_controllers || opts.flux {
+        let kube_controllers = opts.kube_controllers || opts.flux || opts.metrics_server;
+        if opts.metrics_server {
+            // The aggregation layer: the API server forwards metrics.k8s.io requests to
+            // metrics-server as `front-proxy-client` with the user in X-Remote-* headers, and
+            // reaches it at its Endpoints (no kube-proxy here to route a Service's cluster IP).
+            args.extend([
+                format!("--requestheader-client-ca-file={}", p("ca.crt")),
+                format!("--requestheader-allowed-names={}", pki::FRONT_PROXY_CLIENT),
+                "--requestheader-username-headers=X-Remote-User".into(),
+                "--requestheader-group-headers=X-Remote-Group".into(),
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
+                format!("--proxy-client-cert-file={}", p("front-proxy-client.crt")),
+                format!("--proxy-client-key-file={}", p("front-proxy-client.key")),
+                "--enable-aggregator-routing=true".into(),
+            ]);
+        }
+        if kube_controllers {
             args.push("--disable-admission-plugins=TaintNodesByCondition".into());
         } else {
             // Without the controller manager no "default" ServiceAccount is ever created; loaded
@@ -243,9 +269,16 @@ impl Cluster {
             }
             crds::install(&client, &versions::load()?).await
         })?;
-        if opts.kube_controllers || opts.flux {
+        if kube_controllers {
             let logs = if opts.flux { crate::flux::kwok_logs(&dir) } else { String::new() };
-            crate::controllers::start(cluster, bin, &logs)?;
+            // Pods whose processes run here (Flux's controllers, metrics-server's Endpoints)
+            // need the machine's own address; plain fake nodes make do with loopback.
+            let node_ip = if opts.flux || opts.metrics_server {
+                crate::netaddr::node_address()?
+            } else {
+                crate::netaddr::node_address().unwrap_or(std::net::Ipv4Addr::LOCALHOST)
+            };
+            crate::controllers::start(cluster, bin, &logs, node_ip)?;
         }
         if opts.flux {
             let flux_bin = build::build_flux(true)?;
@@ -261,6 +294,9 @@ impl Cluster {
                 None => cluster.daemon = Some(crate::flux::start_daemon(&dir)?),
             }
             crate::flux::start(cluster, &flux_bin, &crate::flux::Endpoints::read(&dir)?.url)?;
+        }
+        if opts.metrics_server {
+            crate::metrics_server::start(cluster, opts.flux)?;
         }
         if opts.proxy {
             match &opts.standalone {

@@ -1,5 +1,6 @@
 //! devcluster: a real local Kubernetes control plane for the plugins' tests, built from pinned
-//! Go modules and run as local processes on 127.0.0.1 (DESIGN §5). Tests use it as a library
+//! Go modules and run as local processes on 127.0.0.1 (those that pods stand for on the
+//! machine's own address, see [`netaddr`]) (DESIGN §5). Tests use it as a library
 //! (`Cluster::up` returns a guard that stops everything when dropped); the `devcluster` binary
 //! offers the same as commands.
 
@@ -12,6 +13,8 @@ pub mod fixtures;
 pub mod flux;
 pub mod gitserver;
 pub mod load;
+pub mod metrics_server;
+pub mod netaddr;
 pub mod pki;
 mod ports;
 pub mod proxy;

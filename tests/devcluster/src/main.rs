@@ -34,6 +34,10 @@ enum Cmd {
         /// (DIR/direct.kubeconfig bypasses it); see `devcluster fault`.
         #[arg(long)]
         proxy: bool,
+        /// Run metrics-server as the Metrics API, fed with the Flux controllers' real CPU and
+        /// memory, so `kubectl top` works (implies --kube-controllers).
+        #[arg(long)]
+        metrics_server: bool,
     },
     /// Switch the proxy's faults (a cluster started with `up --proxy`).
     Fault {
@@ -43,7 +47,8 @@ enum Cmd {
         #[command(subcommand)]
         action: FaultAction,
     },
-    /// Make a real Flux failure (a cluster started with `up --flux`).
+    /// Make a real Flux failure or load (a cluster started with `up --flux`); for the loads
+    /// (overload, oom, slow, shard) returns once their effect shows.
     Break {
         /// The cluster's directory.
         #[arg(long)]
@@ -192,12 +197,14 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Build => {
             println!("{}", build::build(true)?.display());
             println!("{}", build::build_flux(true)?.display());
+            println!("{}", build::build_metrics_server(true)?.display());
         }
-        Cmd::Up { dir, kube_controllers, flux, proxy } => {
+        Cmd::Up { dir, kube_controllers, flux, proxy, metrics_server } => {
             let started = std::time::Instant::now();
             // The proxy and Flux's daemon outlive this command: processes of their own.
             let standalone = Some(std::env::current_exe()?);
-            let cluster = Cluster::up(&dir, &Options { kube_controllers, proxy, flux, standalone })?.keep();
+            let cluster =
+                Cluster::up(&dir, &Options { kube_controllers, proxy, flux, metrics_server, standalone })?.keep();
             eprintln!(
                 "devcluster: up in {:.1}s; kubeconfig {}",
                 started.elapsed().as_secs_f64(),

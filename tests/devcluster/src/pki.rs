@@ -8,6 +8,9 @@ use rcgen::{
 };
 use std::path::Path;
 
+/// The common name of the aggregation layer's client certificate.
+pub const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
+
 /// PEM material written under `D/pki`.
 pub struct Pki {
     /// CA certificate (PEM).
@@ -73,6 +76,16 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     components.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let components_cert = components.signed_by(&components_key, &issuer)?;
 
+    // The aggregation layer's client (`--proxy-client-cert-file`): the API server presents it
+    // to aggregated API servers (metrics-server), which trust the X-Remote-User it forwards
+    // because the CA and CN match `--requestheader-client-ca-file`/`--requestheader-allowed-names`.
+    let front_key = KeyPair::generate()?;
+    let mut front = CertificateParams::new(Vec::<String>::new())?;
+    front.distinguished_name = DistinguishedName::new();
+    front.distinguished_name.push(DnType::CommonName, FRONT_PROXY_CLIENT);
+    front.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let front_cert = front.signed_by(&front_key, &issuer)?;
+
     let sa_key = KeyPair::generate()?;
 
     write(dir, "ca.crt", &ca_cert.pem())?;
@@ -81,6 +94,8 @@ pub fn generate(dir: &Path) -> Result<Pki> {
     write(dir, "apiserver.key", &serving_key.serialize_pem())?;
     write(dir, "admin.crt", &admin_cert.pem())?;
     write(dir, "admin.key", &admin_key.serialize_pem())?;
+    write(dir, "front-proxy-client.crt", &front_cert.pem())?;
+    write(dir, "front-proxy-client.key", &front_key.serialize_pem())?;
     write(dir, "sa.key", &sa_key.serialize_pem())?;
     write(dir, "sa.pub", &sa_key.public_key_pem())?;
     Ok(Pki {

@@ -20,7 +20,8 @@ use std::path::Path;
 /// How many ports below the ephemeral range are handed out in turn.
 const SPAN: u16 = 12_000;
 
-/// A port on 127.0.0.1 that is free now and that no other devcluster will be handed soon.
+/// A port free now on 127.0.0.1 and on the machine's own address (pods' processes listen on
+/// either), and that no other devcluster will be handed soon.
 pub(crate) fn free_port() -> Result<u16> {
     match range() {
         Some(range) => allocate(&std::env::temp_dir().join("devcluster-ports.next"), range),
@@ -56,7 +57,7 @@ fn allocate(state: &Path, range: Range<u16>) -> Result<u16> {
     let mut port = last.unwrap_or(range.start + (std::process::id() % span) as u16);
     for _ in 0..range.len() {
         port = if port + 1 >= range.end { range.start } else { port + 1 };
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if bindable(port) {
             file.set_len(0)?;
             file.rewind()?;
             file.write_all(port.to_string().as_bytes())?;
@@ -64,6 +65,12 @@ fn allocate(state: &Path, range: Range<u16>) -> Result<u16> {
         }
     }
     bail!("no free port on 127.0.0.1 in {}..{}", range.start, range.end)
+}
+
+/// Whether `port` can be bound on 127.0.0.1 and on the machine's own address, if it has one.
+fn bindable(port: u16) -> bool {
+    let node = crate::netaddr::node_address().ok();
+    TcpListener::bind(("127.0.0.1", port)).is_ok() && node.is_none_or(|ip| TcpListener::bind((ip, port)).is_ok())
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ pub struct Versions {
     pub kwok: Pin,
     /// Flux release and controller versions.
     pub flux: BTreeMap<String, String>,
+    /// metrics-server (`up --metrics-server`).
+    #[serde(rename = "metrics-server")]
+    pub metrics_server: Pin,
 }
 
 /// One pinned component.

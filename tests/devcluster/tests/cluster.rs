@@ -17,8 +17,8 @@ fn the_command_line_contract_on_a_static_cluster() {
     assert!(out.status.success(), "devcluster build: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let dirs: Vec<PathBuf> = stdout.lines().map(PathBuf::from).collect();
-    assert_eq!(dirs.len(), 2, "Kubernetes' and Flux's binaries: {stdout}");
-    for (bin, components) in dirs.iter().zip([build::COMPONENTS, build::FLUX_COMPONENTS]) {
+    assert_eq!(dirs.len(), 3, "Kubernetes', Flux's and metrics-server's binaries: {stdout}");
+    for (bin, components) in dirs.iter().zip([build::COMPONENTS, build::FLUX_COMPONENTS, &["metrics-server"]]) {
         for c in components {
             assert!(bin.join(c).is_file(), "{c} missing in {}", bin.display());
         }
@@ -291,6 +291,14 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
         let required = go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module.as_str(), pinned.as_str()]));
         assert!(required, "go-flux/{c}/go.mod requires {module} {pinned}");
     }
+    let go_mod = std::fs::read_to_string(build::metrics_server_module_dir().join("go.mod")).unwrap();
+    let pin = &v.metrics_server;
+    let module = pin.module.as_deref().unwrap();
+    assert!(
+        go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
+        "go-metrics-server/go.mod requires {module} {}",
+        pin.version
+    );
 }
 
 /// The kubectl a user types, against a loaded incident scenario (the bundled `demo`).
