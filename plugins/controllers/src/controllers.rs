@@ -84,7 +84,7 @@ pub struct Pod {
     pub restarts: i64,
     /// How the container last ended, if it did.
     pub last_termination: Option<Termination>,
-    /// The port its metrics are served on: a port name, or a number.
+    /// The port its metrics are served on: the `http-prom` container port, else 8080.
     pub metrics_port: String,
 }
 
@@ -250,10 +250,12 @@ fn pod(p: &Object) -> Pod {
             exit_code: t.get("exitCode").and_then(Json::as_i64).unwrap_or(0),
             finished_at: t.get("finishedAt").and_then(Json::as_str).map(str::to_string),
         }),
-        metrics_port: match named {
-            Some(_) => METRICS_PORT_NAME.to_string(),
-            None => "8080".to_string(),
-        },
+        // The number, not the name: the pod proxy resolves names too, but kube-apiserver 1.36
+        // panics on a named port (pkg/registry/core/pod/rest ProxyREST.Connect, a nil location).
+        metrics_port: named
+            .and_then(|p| p.get("containerPort"))
+            .and_then(Json::as_i64)
+            .map_or_else(|| "8080".to_string(), |n| n.to_string()),
     }
 }
 

@@ -177,7 +177,7 @@ fn build(text: &str, filter: &Filter, served: Option<ListedAs>) -> std::result::
         }
     }
     let mut object = Object::from_json(raw)?;
-    object.bytes = u32::try_from(text.len()).unwrap_or(u32::MAX);
+    object.bytes = u32::try_from(compact_len(text)).unwrap_or(u32::MAX);
     object.managed_fields_bytes = managed_fields_bytes;
     Ok(match filter.admits(&object) {
         Some(true) => Parsed::Object(object),
@@ -188,6 +188,27 @@ fn build(text: &str, filter: &Filter, served: Option<ListedAs>) -> std::result::
         }
         None => Parsed::Skipped(Judged::of(&object)),
     })
+}
+
+/// The length of a JSON text without the white space outside its strings: what the API server,
+/// which writes compact JSON, serves for the object a file holds indented.
+fn compact_len(text: &str) -> usize {
+    let (mut len, mut in_string, mut escaped) = (0, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            len += 1;
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            len += 1;
+            in_string = b == b'"';
+        }
+    }
+    len
 }
 
 /// Items below this count are parsed on the calling thread.
@@ -291,5 +312,18 @@ pub(crate) fn json_reason(e: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_len;
+
+    #[test]
+    fn an_indented_object_weighs_what_the_api_server_serves() {
+        let indented = "{\n  \"a\": \"x y\",\n  \"b\": [1, 2],\n  \"c\": \"q\\\" \\\\\"\n}";
+        let compact = r#"{"a":"x y","b":[1,2],"c":"q\" \\"}"#;
+        assert_eq!(compact_len(indented), compact.len());
+        assert_eq!(compact_len(compact), compact.len());
     }
 }
