@@ -107,11 +107,7 @@ pub struct Args {
     common: CommonFlags,
 }
 
-impl kubectl_flux_cli::Command for Args {
-    fn common(&self) -> &CommonFlags {
-        &self.common
-    }
-}
+kubectl_flux_cli::command!(Args);
 
 fn parse_bytes(text: &str) -> Result<u64, String> {
     text.trim()

@@ -147,6 +147,19 @@ fn the_shard_plan_for_a_500_app_cluster() {
 }
 
 #[test]
+fn watch_refreshes_a_live_answer_only() {
+    let file = example("controllers-overload");
+    let r = run(bin(), &["--watch", "-f", &file]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: flux-controllers: --watch refreshes a live answer: one cluster, no -f or --metrics-file\n"
+    );
+    let r = run(bin(), &["-o", "prometheus-rules", "--jq", ".spec"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
 fn hostile_snapshots_are_refused_cleanly() {
     assert!(assert_refuses_hostile_input(bin(), &[]) > 10);
 }

@@ -102,6 +102,25 @@ fn the_real_controllers_keep_up_until_their_loads_are_made_real() {
     assert_eq!((k["vitals"]["sampled"].as_bool(), k["vitals"]["window"].as_f64()), (Some(true), Some(4.0)));
     assert!(k["vitals"]["memoryGrowthPerHour"].is_number(), "{k}");
 
+    // --watch: a new document every interval, one JSON object per line, until stdout closes.
+    let mut child = std::process::Command::new(bin())
+        .args(["--kubeconfig", &cluster.kubeconfig.display().to_string(), "--watch", "--interval", "1s", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    for _ in 0..2 {
+        let line = lines.next().expect("a document per refresh").unwrap();
+        let d: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (d["kind"].as_str(), d["controllers"].as_array().map(Vec::len)),
+            (Some("ControllerReport"), Some(4))
+        );
+    }
+    drop(lines);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a closed pipe ends the watch as success: {status:?}");
+
     // A shard: found, with its selector, and the object it owns counted for it alone.
     induce(&dir, Failure::Shard).unwrap();
     let d = until(&cluster, &["-o", "json"], "the shard's object counted", |d| {

@@ -70,8 +70,4 @@ pub struct Args {
     common: CommonFlags,
 }
 
-impl kubectl_flux_cli::Command for Args {
-    fn common(&self) -> &CommonFlags {
-        &self.common
-    }
-}
+kubectl_flux_cli::command!(Args);

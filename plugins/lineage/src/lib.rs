@@ -24,14 +24,24 @@ use std::io::Write;
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
     let question = Question::of(&args, &resolved)?;
-    let fleet = matches!(resolved.origin, Origin::Fleet(_));
-    let answers = fleet::answers(&resolved.origin, |source| {
-        let answer = answer::read(source, &args, &question)?;
-        // In a fleet, a cluster without an answer failed; alone, its notes come first.
-        if fleet { answer.given() } else { Ok(answer) }
-    })?;
+    let output = &resolved.output;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let code = render::write(&mut out, &answers, args.fail_on, &resolved.output, resolved.now)?;
+    let code = match &resolved.origin {
+        Origin::One(source) => {
+            let answer = answer::read(source, &args, &question)?;
+            render::write(&mut out, &answer, args.fail_on, output, resolved.now)?
+        }
+        Origin::Fleet(fleet) => {
+            // A cluster without an answer failed; each answered one is printed as far as it can
+            // be where it was read, and its objects are dropped there.
+            let outcomes = fleet::ask(&fleet.members, fleet.parallel, |member| {
+                let answer = answer::read(&member.source, &args, &question)?.given()?;
+                render::Part::of(&answer, args.fail_on, output, resolved.now)
+            });
+            fleet::report(&outcomes)?;
+            render::write_fleet(&mut out, &outcomes, output)?
+        }
+    };
     out.flush()?;
     Ok(code)
 }

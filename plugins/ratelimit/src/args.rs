@@ -99,8 +99,4 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     Ok(n / 100.0)
 }
 
-impl kubectl_flux_cli::Command for Args {
-    fn common(&self) -> &CommonFlags {
-        &self.common
-    }
-}
+kubectl_flux_cli::command!(Args);

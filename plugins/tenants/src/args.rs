@@ -69,8 +69,4 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("invalid size {text:?} (expected e.g. 500MiB, 10GiB, 1TB)"))
 }
 
-impl kubectl_flux_cli::Command for Args {
-    fn common(&self) -> &CommonFlags {
-        &self.common
-    }
-}
+kubectl_flux_cli::command!(Args);

@@ -38,15 +38,22 @@ pub fn answers<T: Send>(origin: &Origin, answer: impl Fn(&Source) -> Result<T> +
         Origin::One(source) => Ok(Answers::One(answer(source)?)),
         Origin::Fleet(fleet) => {
             let outcomes = ask(&fleet.members, fleet.parallel, |m| answer(&m.source));
-            if let Some(line) = summary(&outcomes) {
-                eprintln!("{line}");
-            }
-            if all_failed(&outcomes) {
-                return Err(Error::Reported(EXIT_FAILED));
-            }
+            report(&outcomes)?;
             Ok(Answers::Fleet(outcomes))
         }
     }
+}
+
+/// Names the clusters that failed in one line on stderr; when every one failed, that line is
+/// all the command says (exit 1).
+pub fn report<T>(outcomes: &[Outcome<T>]) -> Result<()> {
+    if let Some(line) = summary(outcomes) {
+        eprintln!("{line}");
+    }
+    if all_failed(outcomes) {
+        return Err(Error::Reported(EXIT_FAILED));
+    }
+    Ok(())
 }
 
 /// Asks every member with `ask`, at most `parallel` at a time; the outcomes in member order.

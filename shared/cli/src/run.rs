@@ -51,6 +51,19 @@ pub trait Command: clap::Parser {
     fn common(&self) -> &CommonFlags;
 }
 
+/// Implements [`Command`] for a plugin's clap struct whose shared flags are its `common` field:
+/// `kubectl_flux_cli::command!(Args);`.
+#[macro_export]
+macro_rules! command {
+    ($args:ty) => {
+        impl $crate::Command for $args {
+            fn common(&self) -> &$crate::CommonFlags {
+                &self.common
+            }
+        }
+    };
+}
+
 /// The entry point of every plugin binary: answers kubectl's plugin completion protocol
 /// (`kubectl_complete-flux_<name>` runs `kubectl-flux_<name> __complete ARGS... WORD`, kubectl
 /// 1.26 and later), else parses the command line, prints a completion script when asked

@@ -13,7 +13,7 @@ use crate::node::NodeInfo;
 use crate::view::View;
 use chains::Report;
 use chrono::{DateTime, Utc};
-use kubectl_flux_cli::fleet::{self, Answers};
+use kubectl_flux_cli::fleet::{self, Outcome};
 use kubectl_flux_model::error::{EXIT_FINDINGS, Error, Result};
 use kubectl_flux_model::state::State;
 use kubectl_flux_output::table::Table;
@@ -36,69 +36,105 @@ pub const FORMATS: &[Format] = &[
     Format::Mermaid,
 ];
 
-/// Prints the answer (one cluster's, or every cluster's of a fleet) and its notes; returns the
-/// exit code `--fail-on` asks for (a fleet's: the highest of its clusters').
+/// Prints one cluster's answer and its notes (on error too: they say why a target could not
+/// be read); returns the exit code `--fail-on` asks for.
 pub fn write(
     out: &mut dyn Write,
-    answers: &Answers<Answer>,
+    answer: &Answer,
     fail_on: Option<FailOn>,
     output: &Output,
     now: DateTime<Utc>,
 ) -> Result<u8> {
-    match answers {
-        Answers::One(answer) => {
-            let result = write_one(out, answer, fail_on, output, now);
-            out.flush()?;
-            // On error too: the notes say why a target could not be read.
-            output.write_notes(&answer.notes)?;
-            result
-        }
-        Answers::Fleet(outcomes) => {
-            let answered = || outcomes.iter().filter_map(|o| Some((o.cluster.as_str(), o.result.as_ref().ok()?)));
-            if output.is_document() {
-                let doc = fleet::document("Lineage", outcomes, |a| document(a, now), vec![]);
-                output.write_document(out, &doc)?;
-            } else {
-                for (cluster, answer) in answered() {
-                    match output.format {
-                        Format::Tsv => {
-                            let mut t = table(answer, now, output)?;
-                            t.prepend("", cluster);
-                            t.write_tsv(out)?
-                        }
-                        Format::Name => {
-                            for name in names(answer, now)? {
-                                writeln!(out, "{cluster}/{name}")?;
-                            }
-                        }
-                        // Comments keep a fleet's graphs valid: `dot` draws several graphs of
-                        // one file, and a mermaid block starts at its `flowchart` line.
-                        Format::Dot => {
-                            writeln!(out, "// === cluster {cluster}")?;
-                            write_one(out, answer, None, output, now)?;
-                        }
-                        Format::Mermaid => {
-                            writeln!(out, "%% === cluster {cluster}")?;
-                            write_one(out, answer, None, output, now)?;
-                        }
-                        _ => {
-                            writeln!(out, "=== cluster {cluster}")?;
-                            write_one(out, answer, None, output, now)?;
-                        }
+    let result = write_one(out, answer, fail_on, output, now);
+    out.flush()?;
+    output.write_notes(&answer.notes)?;
+    result
+}
+
+/// One cluster's answer in a fleet, printed as far as the output needs: the value the fleet's
+/// printer puts together (its document, its rows, its names) or its text, with its exit code
+/// and notes. Made where the cluster was read, so a fleet holds these and not every cluster's
+/// objects and graph: memory follows `--parallel`, not the fleet's size.
+#[derive(Debug)]
+pub struct Part {
+    printed: Printed,
+    code: u8,
+    notes: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Printed {
+    Document(Value),
+    Rows(Table),
+    Names(Vec<String>),
+    Text(Vec<u8>),
+}
+
+impl Part {
+    /// The part of `answer` the fleet's output prints.
+    pub fn of(answer: &Answer, fail_on: Option<FailOn>, output: &Output, now: DateTime<Utc>) -> Result<Part> {
+        let printed = match output.format {
+            Format::Json | Format::Yaml => Printed::Document(document(answer, now)),
+            Format::Tsv => Printed::Rows(table(answer, now, output)?),
+            Format::Name => Printed::Names(names(answer, now)?),
+            _ => {
+                let mut text = Vec::new();
+                write_one(&mut text, answer, None, output, now)?;
+                Printed::Text(text)
+            }
+        };
+        Ok(Part { printed, code: exit_code(answer, fail_on), notes: answer.notes.clone() })
+    }
+}
+
+/// Prints a fleet's parts, one cluster after another (trees and tables under a `=== cluster`
+/// heading, graphs after a comment naming it, tsv and name lines starting with the cluster) or
+/// its documents grouped in one; returns the highest exit code of its clusters.
+pub fn write_fleet(out: &mut dyn Write, outcomes: &[Outcome<Part>], output: &Output) -> Result<u8> {
+    let answered = || outcomes.iter().filter_map(|o| Some((o.cluster.as_str(), o.result.as_ref().ok()?)));
+    if output.is_document() {
+        let doc = fleet::document(
+            "Lineage",
+            outcomes,
+            |p| match &p.printed {
+                Printed::Document(d) => d.clone(),
+                _ => Value::Null,
+            },
+            vec![],
+        );
+        output.write_document(out, &doc)?;
+    } else {
+        for (cluster, part) in answered() {
+            match &part.printed {
+                Printed::Rows(t) => {
+                    let mut t = t.clone();
+                    t.prepend("", cluster);
+                    t.write_tsv(out)?
+                }
+                Printed::Names(names) => {
+                    for name in names {
+                        writeln!(out, "{cluster}/{name}")?;
                     }
                 }
+                Printed::Text(text) => {
+                    // Comments keep a fleet's graphs valid: `dot` draws several graphs of one
+                    // file, and a mermaid block starts at its `flowchart` line.
+                    match output.format {
+                        Format::Dot => writeln!(out, "// === cluster {cluster}")?,
+                        Format::Mermaid => writeln!(out, "%% === cluster {cluster}")?,
+                        _ => writeln!(out, "=== cluster {cluster}")?,
+                    }
+                    out.write_all(text)?;
+                }
+                Printed::Document(_) => {}
             }
-            let mut code = 0;
-            let mut notes = Vec::new();
-            for (cluster, answer) in answered() {
-                code = code.max(exit_code(answer, fail_on));
-                notes.push((cluster.to_string(), answer.notes.clone()));
-            }
-            out.flush()?;
-            output.write_notes(&fleet::notes(notes))?;
-            Ok(code)
         }
     }
+    let code = answered().map(|(_, p)| p.code).max().unwrap_or(0);
+    let notes = answered().map(|(c, p)| (c.to_string(), p.notes.clone())).collect();
+    out.flush()?;
+    output.write_notes(&fleet::notes(notes))?;
+    Ok(code)
 }
 
 /// The findings that `--fail-on` weighs: the states of the answer's nodes, and whether it
