@@ -204,13 +204,26 @@ fn from_files(paths: &[PathBuf], sample: Option<Duration>) -> Result<Scrapes> {
         by_pod.entry(pod).or_default().push((modified, scrape));
     }
     for (pod, mut scrapes) in by_pod {
-        // The later of two files of one pod is `now`; more than two: the first and the last.
-        scrapes.sort_by_key(|(t, _)| *t);
+        // The later of two scrapes of one pod is `now` (more than two: the first and the last),
+        // told by the process itself: a later start, else more CPU seconds (a counter only a
+        // running process moves). File names and times say nothing reliable (a copy, a clone).
+        let when = |s: &Scrape| {
+            (
+                s.sum("process_start_time_seconds", &[]).unwrap_or(0.0),
+                s.sum("process_cpu_seconds_total", &[]).unwrap_or(0.0),
+            )
+        };
+        scrapes.sort_by(|(ta, a), (tb, b)| {
+            let (wa, wb) = (when(a), when(b));
+            wa.0.total_cmp(&wb.0).then(wa.1.total_cmp(&wb.1)).then(ta.cmp(tb))
+        });
         let Some((t1, now)) = scrapes.pop() else { continue };
         let before = scrapes.into_iter().next().map(|(t0, s)| {
-            let seconds = sample
-                .map(|d| d.as_secs_f64())
-                .unwrap_or_else(|| t1.duration_since(t0).map_or(0.0, |d| d.as_secs_f64()));
+            // The time between the files' writes, whichever order a copy left them in.
+            let seconds = sample.map(|d| d.as_secs_f64()).unwrap_or_else(|| {
+                let (a, b) = if t1 >= t0 { (t0, t1) } else { (t1, t0) };
+                b.duration_since(a).map_or(0.0, |d| d.as_secs_f64())
+            });
             (s, seconds)
         });
         if before.as_ref().is_some_and(|(_, s)| *s <= 0.0) {
@@ -247,9 +260,10 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();
-        std::fs::write(a.join("p.prom"), "process_resident_memory_bytes 1e8\n").unwrap();
-        std::fs::write(b.join("p.prom"), "process_resident_memory_bytes 2e8\n").unwrap();
-        let s = from_files(&[a.clone(), b.clone()], Some(Duration::from_secs(600))).unwrap();
+        std::fs::write(a.join("p.prom"), "process_cpu_seconds_total 10\nprocess_resident_memory_bytes 1e8\n").unwrap();
+        std::fs::write(b.join("p.prom"), "process_cpu_seconds_total 12\nprocess_resident_memory_bytes 2e8\n").unwrap();
+        // Given in either order: the process's CPU counter says which came first.
+        let s = from_files(&[b.clone(), a.clone()], Some(Duration::from_secs(600))).unwrap();
         let p = &s.pods["p"];
         assert_eq!(p.now.sum("process_resident_memory_bytes", &[]), Some(2e8));
         let (before, seconds) = p.before.as_ref().unwrap();

@@ -177,6 +177,9 @@ pub struct Analysis {
 /// Builds every budget from a snapshot.
 pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<Analysis, String> {
     let costs = Costs::from_args(args)?;
+    // Rate-limit Events count where spenders fail (the only namespaces a cluster is asked for
+    // them: crate::reads), so a file and a cluster give the same answer.
+    let failing = crate::reads::failing_namespaces(snapshot);
     let mut budgets: BTreeMap<Key, Budget> = BTreeMap::new();
     let mut notes = snapshot.notes.clone();
     let mut ssh = 0;
@@ -231,7 +234,7 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
         };
         let url = match obj.id.kind.as_str() {
             "Provider" => {
-                if !matches!(obj.str_at("/spec/type"), Some("github" | "githubdispatch")) {
+                if !crate::reads::is_github_provider(obj) {
                     continue;
                 }
                 obj.str_at("/spec/address").unwrap_or("https://github.com")
@@ -256,7 +259,7 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
             let interval = flux::interval(obj).transpose()?.unwrap_or(Duration::from_secs(600));
             (Some(interval), 3600.0 / interval.as_secs_f64().max(1.0) * per_reconcile as f64)
         };
-        let events = rate_limit_events(snapshot, &obj.id);
+        let events = if failing.contains(obj.id.namespace.as_str()) { rate_limit_events(snapshot, &obj.id) } else { 0 };
         add(
             Key { host, auth, id },
             secret,

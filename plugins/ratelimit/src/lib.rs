@@ -5,6 +5,7 @@ mod args;
 pub mod budget;
 pub mod check;
 pub mod fix;
+pub mod reads;
 pub mod render;
 
 pub use args::{Args, FailOn};
@@ -14,39 +15,10 @@ use budget::{Analysis, Budget};
 use kubectl_flux_cli::Resolved;
 use kubectl_flux_cli::fleet::{self, Answers};
 use kubectl_flux_model::error::{EXIT_FINDINGS, Error, Result};
-use kubectl_flux_model::kinds;
-use kubectl_flux_source::{self as source, Source, Want};
+use kubectl_flux_source::{self as source, Source};
 use std::io::Write;
 
-/// The kinds that call GitHub themselves: their Events carry the rate-limit evidence.
-const SPENDERS: [&str; 2] = ["GitRepository", "ImageUpdateAutomation"];
-
-/// What flux-ratelimit lists first: GitHub-calling Flux kinds, Providers and Alerts, and Secrets
-/// in full (to tell tokens apart by fingerprint; never printed).
-pub fn wants() -> Vec<Want> {
-    SPENDERS
-        .iter()
-        .chain(&["Provider", "Alert", "Secret"])
-        .filter_map(|k| kinds::all().find(|i| i.kind == *k))
-        .map(Want::all)
-        .collect()
-}
-
-/// Then only the Events it reads: those about the spenders (rate-limit evidence) and about the
-/// kinds Alerts forward to Providers (notification volume); never a cluster's Pod Events.
-pub fn event_wants(snapshot: &kubectl_flux_model::Snapshot) -> Vec<Want> {
-    let mut about: std::collections::BTreeSet<&'static str> = SPENDERS.into_iter().collect();
-    for alert in snapshot.objects().iter().filter(|o| o.id.kind == "Alert") {
-        for source in alert.at("/spec/eventSources").and_then(|v| v.as_array()).into_iter().flatten() {
-            let kind = source.get("kind").and_then(|v| v.as_str()).unwrap_or("");
-            // Only kinds the suite knows (Flux's own): a static name for the field selector.
-            if let Some(k) = kinds::FLUX_KINDS.iter().find(|k| k.kind == kind) {
-                about.insert(k.kind);
-            }
-        }
-    }
-    about.into_iter().map(Want::events_about).collect()
-}
+pub use reads::first as wants;
 
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
@@ -74,11 +46,10 @@ pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
 
 /// Lists and analyses one cluster (or snapshot), every namespace unless `-n` names one.
 fn analyse_cluster(source: &Source, args: &Args, resolved: &Resolved) -> Result<Analysis> {
-    // Offline, the Events about the spenders are read in the first pass over the files; a
-    // second pass only when Alerts forward Events of other kinds.
-    let spender_events: Vec<Want> = SPENDERS.into_iter().map(Want::events_about).collect();
-    let snapshot =
-        source::load_staged(source, &resolved.scope.namespaces_or_all(), &wants(), &spender_events, event_wants)?;
+    // Offline, the Secrets and the Events about the spenders are read in the first pass over the
+    // files; a second pass only when Alerts forward Events of other kinds.
+    let namespaces = resolved.scope.namespaces_or_all();
+    let snapshot = source::load_staged(source, &namespaces, &reads::first(), &reads::offline_also(), reads::then)?;
     budget::analyse(&snapshot, args, resolved.now).map_err(|m| {
         if m.starts_with("--cost") { Error::usage(m) } else { Error::Malformed { file: "input".into(), message: m } }
     })

@@ -1,6 +1,6 @@
 //! flux-ratelimit against a real API server (devcluster) serving the rate-limit scenario: the
 //! same answer as offline (Secrets read from the cluster give the same token fingerprints), from
-//! one discovery request and one list per kind (Events: only those about the kinds it reads).
+//! one discovery request, one list per kind, and the Secrets and Events only where they matter.
 
 use kubectl_flux_testkit::{assert_live_equals_offline, cluster_with, request_delta, requests, run};
 use std::path::Path;
@@ -18,36 +18,42 @@ fn live_equals_offline_with_one_list_per_kind() {
     let before = requests(&cluster);
     assert_eq!(run(bin(), &["--kubeconfig", &kubeconfig, "-o", "name"]).code, 0);
     let delta = request_delta(&before, &requests(&cluster));
-    let mut expected: Vec<String> = vec!["get /apis".into()];
-    for r in [
-        "events",
-        "image.toolkit.fluxcd.io/imageupdateautomations",
-        "notification.toolkit.fluxcd.io/alerts",
-        "notification.toolkit.fluxcd.io/providers",
-        "secrets",
-        "source.toolkit.fluxcd.io/gitrepositories",
-    ] {
-        expected.push(format!("list {r}"));
-    }
-    let mut seen: Vec<String> = delta
-        .iter()
-        .map(|((verb, res, _), n)| {
-            // Events: one list per kind they are about (below); everything else once.
-            assert_eq!(*n, if res == "events" { 3 } else { 1 }, "{delta:?}");
-            format!("{verb} {res}")
-        })
-        .collect();
+    // Exactly: the spenders, Providers and Alerts everywhere; the Secrets in the namespaces
+    // whose objects name one (Helm storage left on the server); the Events about the spenders
+    // where they fail (team-a..d), and about the Kustomizations two Alerts send to GitHub
+    // Providers (flux-system). A change that adds a cluster-wide read fails here.
+    let mut seen: Vec<String> = delta.iter().map(|((verb, res, ns), n)| format!("{verb} {res} {ns} x{n}")).collect();
     seen.sort();
+    let mut expected: Vec<String> = vec![
+        "get /apis  x1".into(),
+        "list image.toolkit.fluxcd.io/imageupdateautomations  x1".into(),
+        "list notification.toolkit.fluxcd.io/alerts  x1".into(),
+        "list notification.toolkit.fluxcd.io/providers  x1".into(),
+        "list source.toolkit.fluxcd.io/gitrepositories  x1".into(),
+        "list events flux-system x1".into(),
+    ];
+    for team in ["team-a", "team-b", "team-c", "team-d"] {
+        expected.push(format!("list events {team} x2"));
+    }
+    for ns in ["flux-system", "legacy", "platform", "team-a", "team-b", "team-c", "team-d"] {
+        expected.push(format!("list secrets {ns} x1"));
+    }
     expected.sort();
     assert_eq!(seen, expected);
-    // Only the Events it reads: about the spenders, and about the kind the scenario's Alerts
-    // forward to a Provider (Kustomization), by field selector; never every Event (a list
-    // without the selector fails the `expect`).
     let audit = std::fs::read_to_string(cluster.dir.join("audit.log")).unwrap();
+    let secrets: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains(r#""username":"admin""#) && l.contains(r#""verb":"list""#))
+        .filter_map(|l| l.split(r#""requestURI":""#).nth(1)?.split('"').next())
+        .filter(|uri| uri.contains("/secrets"))
+        .collect();
+    assert!(secrets.iter().all(|uri| uri.ends_with("/secrets?labelSelector=owner%21%3Dhelm")), "{secrets:?}");
+    // Only the Events it reads, by field selector; never every Event (a list without the
+    // selector fails the `expect`).
     let mut about: Vec<&str> = audit
         .lines()
         .filter(|l| l.contains(r#""username":"admin""#) && l.contains(r#""stage":"ResponseComplete""#))
-        .filter_map(|l| l.split(r#""requestURI":"/api/v1/events?"#).nth(1))
+        .filter_map(|l| l.split("/events?").nth(1))
         .map(|q| q.split("fieldSelector=involvedObject.kind%3D").nth(1).expect(q).split(['&', '"']).next().unwrap())
         .collect();
     about.sort();
