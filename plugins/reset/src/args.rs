@@ -43,7 +43,10 @@ pub enum Command {
 /// get `deletionPolicy: Orphan`), confirmed suspended by re-reading, deleted without pruning or
 /// uninstalling anything, the Flux controllers are restarted, the objects are recreated from the
 /// backup (spec kept, still suspended) and resumed, and the result is verified: same specs, no
-/// managed object deleted, nothing Terminating, everything Ready within --timeout.
+/// managed object deleted, nothing Terminating, everything that was soundly Ready is Ready again
+/// within --timeout. A Ready that was stale before the reset (judged before its source or a
+/// dependency failed, or at an older generation) is judged afresh by the controllers: if it
+/// comes back not Ready, that is a finding naming the cause, not a failed reset.
 ///
 /// Every step is recorded in a journal next to the backup (--dir) and verified before the next;
 /// `resume` continues after Ctrl-C, a crash or a lost connection. A Lease
@@ -84,8 +87,10 @@ The backup (DIR/backup.json) is a kubectl `List` of the objects as read, status 
 `-f DIR/backup.json` works with every kubectl-flux plugin. Secrets are not backed up: Flux
 objects only reference them, and the reset never deletes one.
 
-Exit codes: 0 reset complete and verified; 1 a step failed or an object was lost (the message
-says what to run next); 2 usage, or no terminal and no --yes; 3 --fail-on findings.
+Exit codes: 0 reset complete and verified; 1 a step failed, an object was lost, or one soundly
+Ready before is not Ready again (the message says what to run next); 2 usage, a corrupt backup,
+or no terminal and no --yes; 3 --fail-on findings (objects not Ready before and still not, or
+whose Ready was stale).
 
 Output formats (-o): table (default), json, yaml."
 )]

@@ -14,6 +14,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod steps;
+pub mod worth;
 
 pub use args::{Args, Command, FailOn};
 
@@ -55,6 +56,8 @@ fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
             runtime.block_on(command::resume(args, resolved, &mut log))
         }
         Command::Restore { from } => {
+            // A corrupt backup is named before anything is asked or connected to.
+            journal::read_backup(&journal::backup_path(&from))?;
             confirm::require_terminal_or_yes(args.yes, "restore")?;
             runtime.block_on(command::restore(args, resolved, &from, &mut log))
         }

@@ -2,6 +2,7 @@
 //! every API call `run` makes, step by step, built with the same paths and bodies `run` uses.
 
 use crate::model::{Scope, Target, rank};
+use crate::worth::Worth;
 use kubectl_flux_graph::flux;
 use kubectl_flux_model::ObjectRef;
 use kubectl_flux_output::table::Table;
@@ -348,11 +349,13 @@ impl Plan {
     pub fn objects_table(&self) -> Table {
         let mut t = Table::new(&["OBJECT", "READY", "SUSPENDED", "GUARDS"]);
         let storage = helm_storage(&self.targets);
+        let worth = crate::worth::judge(&self.targets);
         for target in &self.targets {
-            let ready = match crate::model::is_ready(&target.raw) {
-                true => "True".to_string(),
-                false if target.reports_ready() => "False".to_string(),
-                false => "-".to_string(),
+            let ready = match worth.get(&target.id) {
+                Some(Worth::Sound) => "True".to_string(),
+                Some(Worth::Stale(_)) => "True (stale)".to_string(),
+                _ if target.reports_ready() => "False".to_string(),
+                _ => "-".to_string(),
             };
             let mut guards = Vec::new();
             if target.guards_deletion_policy() {
@@ -392,6 +395,12 @@ impl Plan {
         writeln!(out)?;
         if !self.targets.is_empty() {
             self.objects_table().write(out, false, headers)?;
+            let worth = crate::worth::judge(&self.targets);
+            for target in &self.targets {
+                if let Some(Worth::Stale(why)) = worth.get(&target.id) {
+                    writeln!(out, "{}: Ready is stale: {why}; after the reset it is judged afresh", target.id)?;
+                }
+            }
             writeln!(out)?;
         }
         writeln!(out, "API calls of `kubectl flux-reset run`, each step verified before the next:")?;
@@ -416,12 +425,18 @@ impl Plan {
 
     /// The plan as a document (`kind: ResetPlan`).
     pub fn to_json(&self) -> Value {
+        let worth = crate::worth::judge(&self.targets);
         let objects: Vec<Value> = self
             .targets
             .iter()
             .map(|t| {
-                json!({"kind": t.id.kind, "namespace": t.id.namespace, "name": t.id.name,
-                       "ready": crate::model::is_ready(&t.raw), "suspended": t.was_suspended()})
+                let worth = worth.get(&t.id).cloned().unwrap_or(Worth::NotReady);
+                let mut o = json!({"kind": t.id.kind, "namespace": t.id.namespace, "name": t.id.name,
+                       "ready": crate::model::is_ready(&t.raw), "suspended": t.was_suspended(), "readyWorth": worth.word()});
+                if let Worth::Stale(why) = worth {
+                    o["staleBecause"] = json!(why);
+                }
+                o
             })
             .collect();
         let mut fields = serde_json::Map::new();

@@ -7,6 +7,7 @@ use crate::error::{ResetError, Result};
 use crate::log::Log;
 use crate::model::{FLUX_FINALIZER, Scope, Target};
 use crate::plan::{self, is_controller};
+use crate::worth::Worth;
 use kubectl_flux_model::{Object, ObjectRef};
 use kubectl_flux_source::live::collection_path;
 use kubectl_flux_source::live::{Cluster, Core, Created};
@@ -583,7 +584,10 @@ pub async fn verify(
     timeout: Duration,
 ) -> Result<Verification> {
     let mut v = Verification::default();
-    let must: Vec<&Target> = targets.iter().filter(|t| t.was_ready() && !t.was_suspended()).collect();
+    // Only a sound Ready must come back: a stale one was already wrong before the reset.
+    let worth = crate::worth::judge(targets);
+    let sound = |t: &Target| worth.get(&t.id) == Some(&Worth::Sound);
+    let must: Vec<&Target> = targets.iter().filter(|t| sound(t) && !t.was_suspended()).collect();
     let spinner = kubectl_flux_source::progress::spinner("waiting for every object to be Ready");
     let start = Instant::now();
     let live = loop {
@@ -686,7 +690,7 @@ pub async fn verify(
         "ready",
         not_ready.is_empty(),
         format!(
-            "{}/{} objects Ready before the reset are Ready again (--timeout {})",
+            "{}/{} objects soundly Ready before the reset are Ready again (--timeout {})",
             must.len() - not_ready.len(),
             must.len(),
             kubectl_flux_model::duration::format_go(timeout)
@@ -694,14 +698,14 @@ pub async fn verify(
     ));
     v.findings = targets
         .iter()
-        .filter(|t| t.reports_ready() && !t.was_ready() && !t.was_suspended())
+        .filter(|t| t.reports_ready() && !sound(t) && !t.was_suspended())
         .filter(|t| !live.get(&t.id).is_some_and(crate::model::is_ready))
         .map(|t| {
-            format!(
-                "{} was not Ready before the reset and still is not: {}",
-                t.id,
-                live.get(&t.id).map(crate::model::ready_words).unwrap_or_default()
-            )
+            let now = live.get(&t.id).map(crate::model::ready_words).unwrap_or_default();
+            match worth.get(&t.id) {
+                Some(Worth::Stale(why)) => format!("{}: Ready was stale: {why}; now {now}", t.id),
+                _ => format!("{} was not Ready before the reset and still is not: {now}", t.id),
+            }
         })
         .collect();
     Ok(v)

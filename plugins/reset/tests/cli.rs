@@ -44,10 +44,11 @@ fn the_scope_must_be_said() {
 fn writes_without_a_terminal_need_yes() {
     // stdin is not a terminal here: refused before any connection is attempted (the kubeconfig
     // does not even exist).
+    let backup = example("corrupted-state");
     for (args, what) in [
         (&["run", "--all"][..], "reset"),
         (&["resume", "--dir", "/nonexistent"][..], "resume a reset"),
-        (&["restore", "--from", "/nonexistent"][..], "restore"),
+        (&["restore", "--from", backup.as_str()][..], "restore"),
     ] {
         let mut all = args.to_vec();
         all.extend(["--kubeconfig", "/nonexistent/kubeconfig"]);
@@ -100,4 +101,27 @@ fn completion_and_help() {
     assert!(r.stdout.contains("Exit codes: 0 reset complete and verified"), "{}", r.stdout);
     // The crash hook is the tests' own: users never read about it.
     assert!(!r.stdout.contains("KUBECTL_FLUX_RESET_CRASH_AFTER"), "{}", r.stdout);
+}
+
+/// A corrupt backup is exit 2 naming the file, before any prompt or connection (the kubeconfig
+/// does not exist, and stdin is no terminal: either would be the error otherwise).
+#[test]
+fn a_corrupt_backup_is_named_before_anything_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("backup.json");
+    std::fs::write(&corrupt, br#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "kustomize.toolkit"#)
+        .unwrap();
+    let file = corrupt.display().to_string();
+    for args in [
+        &["restore", "--from", file.as_str()][..],
+        &["restore", "--yes", "--from", file.as_str()],
+        &["verify", "--from", file.as_str()],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--kubeconfig", "/nonexistent/kubeconfig"]);
+        let r = reset(&all);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with(&format!("error: flux-reset: {file}: ")), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("confirmation") && !r.stderr.contains("kubeconfig"), "{}", r.stderr);
+    }
 }

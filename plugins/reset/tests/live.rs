@@ -6,7 +6,7 @@
 //! aborts before any delete, `plan` makes no write, and `restore --from` brings back what a
 //! namespace lost.
 
-use kubectl_flux_testkit::{Run, example, request_delta, requests, run_with};
+use kubectl_flux_testkit::{Run, example, request_delta, requests, run, run_with};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,9 @@ const MANAGED: &[&str] = &[
 ];
 
 const CONTROLLERS: &[&str] = devcluster::flux::CONTROLLERS;
+
+/// The Kustomization of the scenario whose source cannot authenticate.
+const SHOP: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/shop";
 
 struct World {
     cluster: devcluster::Cluster,
@@ -79,19 +82,21 @@ impl World {
         // The scenario's Kustomization and HelmRelease are loaded with the Ready=True they had on
         // the incident's cluster; here their source cannot authenticate, but the controllers may
         // take minutes to say so (artifact download retries), and a status-only change starts no
-        // reconcile. Their Ready becomes Unknown, so the baseline never counts as Ready what
-        // nothing here made Ready; inventory and history (what a reset must keep) stay.
+        // reconcile. Their Ready becomes Unknown, so what the tests expect does not depend on
+        // when the controllers get to them; inventory and history (what a reset must keep)
+        // stay. A stale Ready=True is made on purpose where the test needs one
+        // (`a_stale_ready_is_a_finding_not_a_failure`).
         let unknown = json!([{
             "type": "Ready", "status": "Unknown", "reason": "Progressing",
             "message": "loaded from a snapshot; not reconciled here yet",
             "lastTransitionTime": "2026-11-20T10:00:00Z", "observedGeneration": 1,
         }]);
         for path in [
-            "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/shop/status",
-            "/apis/helm.toolkit.fluxcd.io/v2/namespaces/shop/helmreleases/redis/status",
+            format!("{SHOP}/status"),
+            "/apis/helm.toolkit.fluxcd.io/v2/namespaces/shop/helmreleases/redis/status".into(),
         ] {
             let patch = json!({"status": {"conditions": unknown}});
-            world.request("PATCH", path, Some(patch), "application/merge-patch+json").expect(path);
+            world.request("PATCH", &path, Some(patch), "application/merge-patch+json").expect(&path);
         }
         // The controllers judge the loaded scenario for themselves: its GitRepository cannot
         // authenticate (no Secret), so what depends on it is not Ready either.
@@ -248,7 +253,7 @@ fn a_reset_brings_everything_back_and_loses_nothing() {
         "verify     ok     same spec: every spec equals the backup's".into(),
         "verify     ok     not terminating: nothing Terminating".into(),
         "verify     ok     nothing deleted: 12 of 12 managed objects kept (same uid), 1 Helm releases kept; 2 inventory entries were missing before the reset".into(),
-        format!("verify     ok     ready: {ready}/{ready} objects Ready before the reset are Ready again (--timeout 2m0s)"),
+        format!("verify     ok     ready: {ready}/{ready} objects soundly Ready before the reset are Ready again (--timeout 2m0s)"),
         "finding    GitRepository flux-system/flux-system was not Ready before the reset and still is not: Ready=False (AuthenticationFailed)".into(),
         "finding    HelmRelease shop/redis was not Ready before the reset and still is not".into(),
         "finding    Kustomization flux-system/shop was not Ready before the reset and still is not".into(),
@@ -441,4 +446,82 @@ fn plan_makes_no_write_request() {
     assert_eq!(calls(&live.stdout), calls(&offline.stdout));
     assert!(live.stdout.starts_with("Reset plan for context devcluster: 3 Flux objects in every namespace (--all)."));
     drop(cluster);
+}
+
+/// A Ready that predates its source's failure is stale: the reset's backup records why, and
+/// after the reset, when the controller judges the object afresh and finds it not Ready, that is
+/// a finding naming the cause, never a failed verification. kustomize-controller is stopped
+/// while the stale status is written and backed up (nothing can re-judge it in between), then
+/// started again for the rest of the reset, resumed after a crash right after the backup.
+#[test]
+fn a_stale_ready_is_a_finding_not_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = World::up(tmp.path());
+    let deployment = "/apis/apps/v1/namespaces/flux-system/deployments/kustomize-controller";
+    let scale = |replicas: i64| {
+        world
+            .request("PATCH", deployment, Some(json!({"spec": {"replicas": replicas}})), "application/merge-patch+json")
+            .expect("scale kustomize-controller");
+    };
+    scale(0);
+    // Stopped: its pod is gone (the supervisor stops the process when the Deployment scales to
+    // 0) and its process with it.
+    let pid = devcluster::flux::current_pid(&world.cluster.dir, "kustomize-controller").unwrap();
+    world.wait("kustomize-controller to stop", Duration::from_secs(60), |w| {
+        let pods = w.items("/api/v1/namespaces/flux-system/pods?labelSelector=app%3Dkustomize-controller");
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')));
+        pods.is_empty() && !alive
+    });
+    let generation = world.get(SHOP).unwrap()["metadata"]["generation"].clone();
+    let stale = json!({"status": {"conditions": [{
+        "type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision: main@sha1:0a1b2c3d",
+        "lastTransitionTime": "2026-11-20T09:00:00Z", "observedGeneration": generation,
+    }]}});
+    world
+        .request("PATCH", &format!("{SHOP}/status"), Some(stale), "application/merge-patch+json")
+        .expect("shop status");
+
+    let dir = tmp.path().join("reset");
+    let d = dir.display().to_string();
+    let mut args = vec!["run", "--all", "--dir", &d];
+    args.extend(FAST);
+    let r = world.reset(&args, &[("KUBECTL_FLUX_RESET_CRASH_AFTER", "backed-up")]);
+    assert_ne!(r.code, 0, "killed right after the backup: {}", r.stderr);
+    // The plan of the backup says so: shop is Ready, stale, and why.
+    let backup = dir.join("backup.json").display().to_string();
+    let plan = run(bin(), &["plan", "--all", "-f", &backup, "-o", "json"]);
+    let doc: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let shop = doc["objects"].as_array().unwrap().iter().find(|o| o["name"] == "shop").unwrap().clone();
+    assert_eq!(shop["readyWorth"], "stale", "{shop}");
+    assert!(
+        shop["staleBecause"]
+            .as_str()
+            .unwrap()
+            .starts_with("its source GitRepository flux-system/flux-system was not Ready (AuthenticationFailed)"),
+        "{shop}"
+    );
+
+    scale(1);
+    let mut args = vec!["resume", "--yes", "--dir", &d];
+    args.extend(&FAST[1..]);
+    let r = world.reset(&args, &[]);
+    assert_eq!(r.code, 0, "a stale Ready that comes back NotReady fails nothing: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with(
+            "finding    Kustomization flux-system/shop: Ready was stale: its source GitRepository flux-system/flux-system was not Ready (AuthenticationFailed) since "
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("FAILED") && !r.stderr.contains("verification failed"), "{}\n{}", r.stdout, r.stderr);
+    // The soundly Ready GitOps flow is Ready again: those must come back, and did.
+    let ready = world.ready_before.len();
+    assert!(
+        r.stdout.contains(&format!("ready: {ready}/{ready} objects soundly Ready before the reset are Ready again")),
+        "{}",
+        r.stdout
+    );
+    let r = world.reset(&["verify", "--dir", &d, "--timeout", "30s", "--fail-on", "not-ready"], &[]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
 }
