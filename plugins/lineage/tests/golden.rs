@@ -71,7 +71,7 @@ fn dot_output_renders_with_graphviz() {
             child.stdin.take().expect("stdin").write_all(r.stdout.as_bytes())?;
             child.wait_with_output()
         })
-        .expect("graphviz's dot must be installed (.ci/run installs it)");
+        .expect("graphviz's dot must be installed (scripts/test installs it)");
     assert!(svg.status.success(), "dot rejected the output: {}", String::from_utf8_lossy(&svg.stderr));
     let svg = String::from_utf8_lossy(&svg.stdout);
     assert!(svg.contains("<svg") && svg.contains("fast&#45;ssd"), "rendered graph lacks the missing StorageClass");
