@@ -22,28 +22,35 @@ use kubectl_flux_cli::fleet::{self, Answers};
 use kubectl_flux_cli::{Origin, Resolved};
 use kubectl_flux_model::error::{EXIT_FINDINGS, Error, Result};
 use kubectl_flux_output::Format;
+use kubectl_flux_output::Printer;
 use kubectl_flux_source::Source;
 use std::io::{IsTerminal, Write};
 
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
-    let thresholds = answer::thresholds(&args);
-    if resolved.output.format == Format::PrometheusRules {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        render::write(&mut out, &Answers::One(empty()), &resolved.output, &args.flux_namespace, &thresholds)?;
-        out.flush()?;
-        return Ok(0);
-    }
-    if args.watch {
+    if args.watch && resolved.output.format != Format::PrometheusRules {
         if !matches!(resolved.origin, Origin::One(Source::Cluster(_))) || !args.metrics_files.is_empty() {
             return Err(Error::usage("--watch refreshes a live answer: one cluster, no -f or --metrics-file"));
         }
         return watch(&args, &resolved);
     }
-    let answers = fleet::answers(&resolved.origin, |source| answer::read(source, &args, &resolved))?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    render::write(&mut out, &answers, &resolved.output, &args.flux_namespace, &thresholds)?;
-    out.flush()?;
+    kubectl_flux_cli::to_stdout(&resolved.output, |printers| answer(&args, &resolved, printers))
+}
+
+/// Reads and judges what the command line asked about, prints the answer with every printer
+/// and returns the exit code `--fail-on` asks for (`--watch` refreshes instead: see [`run`]).
+pub fn answer(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> Result<u8> {
+    let thresholds = answer::thresholds(args);
+    if resolved.output.format == Format::PrometheusRules {
+        for p in printers {
+            render::write(p.out, &Answers::One(empty()), &p.output, &args.flux_namespace, &thresholds)?;
+        }
+        return Ok(0);
+    }
+    let answers = fleet::answers(&resolved.origin, |source| answer::read(source, args, resolved))?;
+    for p in printers {
+        render::write(p.out, &answers, &p.output, &args.flux_namespace, &thresholds)?;
+    }
     Ok(exit_code(&answers, args.fail_on))
 }
 

@@ -150,19 +150,21 @@ fn read_log_files(files: &[std::path::PathBuf]) -> Result<(Dedup, Slowest)> {
 
 /// The fleet's timelines merged: every entry and stuck object named with its cluster, ordered
 /// by when it happened; notes per cluster.
-pub fn merge_fleet(outcomes: Vec<fleet::Outcome<Timeline>>) -> Timeline {
+pub fn merge_fleet(outcomes: &[fleet::Outcome<Timeline>]) -> Timeline {
     let (mut entries, mut stuck, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     for o in outcomes {
-        let Ok((e, s, n)) = o.result else { continue };
-        entries.extend(e.into_iter().map(|mut e| {
+        let Ok((e, s, n)) = &o.result else { continue };
+        entries.extend(e.iter().map(|e| {
+            let mut e = e.clone();
             e.cluster = Some(o.cluster.clone());
             e
         }));
-        stuck.extend(s.into_iter().map(|mut s| {
+        stuck.extend(s.iter().map(|s| {
+            let mut s = s.clone();
             s.cluster = Some(o.cluster.clone());
             s
         }));
-        notes.push((o.cluster, n));
+        notes.push((o.cluster.clone(), n.clone()));
     }
     // Stable: entries of one time keep their cluster's order.
     entries.sort_by_key(|e| e.last);

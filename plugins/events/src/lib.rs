@@ -19,20 +19,32 @@ use filter::Filters;
 use kubectl_flux_cli::Resolved;
 use kubectl_flux_cli::fleet;
 use kubectl_flux_model::error::{Error, Result};
-use std::io::Write;
+use kubectl_flux_output::Printer;
 
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
-    let filters = Filters::of(&args)?;
+    if args.watch {
+        return watch::run(&args, &resolved, &filters_of(&args)?);
+    }
+    kubectl_flux_cli::to_stdout(&resolved.output, |printers| answer(&args, &resolved, printers))
+}
+
+/// Reads the timeline the command line asked for and prints it with every printer (`--watch`
+/// streams instead: see [`run`]).
+pub fn answer(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> Result<u8> {
+    let filters = filters_of(args)?;
+    let answers = fleet::answers(&resolved.origin, |source| gather::timeline(source, args, resolved, &filters))?;
+    for p in printers {
+        render::write(p.out, &answers, &p.output, resolved.now)?;
+    }
+    Ok(0)
+}
+
+/// The filters the flags ask for, once the flags are checked.
+fn filters_of(args: &Args) -> Result<Filters> {
+    let filters = Filters::of(args)?;
     if args.stuck_factor.is_nan() || args.stuck_factor <= 0.0 {
         return Err(Error::usage("--stuck-factor must be a positive number"));
     }
-    if args.watch {
-        return watch::run(&args, &resolved, &filters);
-    }
-    let answers = fleet::answers(&resolved.origin, |source| gather::timeline(source, &args, &resolved, &filters))?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    render::write(&mut out, answers, &resolved.output, resolved.now)?;
-    out.flush()?;
-    Ok(0)
+    Ok(filters)
 }

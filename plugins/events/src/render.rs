@@ -25,36 +25,38 @@ pub const FORMATS: &[Format] = &[Format::Table, Format::Wide, Format::Json, Form
 const NOISIEST: usize = 5;
 
 /// Prints the timeline (one cluster's, or the fleet's merged by time) and its notes.
-pub fn write(out: &mut dyn Write, answers: Answers<Timeline>, output: &Output, now: DateTime<Utc>) -> Result<()> {
+pub fn write(out: &mut dyn Write, answers: &Answers<Timeline>, output: &Output, now: DateTime<Utc>) -> Result<()> {
+    let merged;
     let (doc, (entries, stuck, notes)) = match answers {
         Answers::One(timeline) => (None, timeline),
         Answers::Fleet(outcomes) => {
             // json/yaml: each cluster's own timeline, and the merged one.
             let doc = output
                 .is_document()
-                .then(|| fleet::document("EventTimeline", &outcomes, |(e, s, n)| to_json(e, s, n), vec![]));
-            (doc, merge_fleet(outcomes))
+                .then(|| fleet::document("EventTimeline", outcomes, |(e, s, n)| to_json(e, s, n), vec![]));
+            merged = merge_fleet(outcomes);
+            (doc, &merged)
         }
     };
     match output.format {
         Format::Table | Format::Wide => {
-            write_table(out, &entries, &stuck, now, output.palette, output.format == Format::Wide, output.headers)?
+            write_table(out, entries, stuck, now, output.palette, output.format == Format::Wide, output.headers)?
         }
-        Format::Tsv => tsv(&entries).write_tsv(out)?,
+        Format::Tsv => tsv(entries).write_tsv(out)?,
         Format::Json | Format::Yaml => {
             let doc = match doc {
                 Some(mut doc) => {
                     doc["timeline"] = Value::Array(entries.iter().map(entry_json).collect());
                     doc
                 }
-                None => to_json(&entries, &stuck, &notes),
+                None => to_json(entries, stuck, notes),
             };
             output.write_document(out, &doc)?
         }
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    output.write_notes(&notes)
+    output.write_notes(notes)
 }
 
 pub fn object_words(e: &Entry) -> String {

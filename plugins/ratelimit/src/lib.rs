@@ -15,14 +15,20 @@ use budget::{Analysis, Budget};
 use kubectl_flux_cli::Resolved;
 use kubectl_flux_cli::fleet::{self, Answers};
 use kubectl_flux_model::error::{EXIT_FINDINGS, Error, Result};
+use kubectl_flux_output::Printer;
 use kubectl_flux_source::{self as source, Source};
-use std::io::Write;
 
 pub use reads::first as wants;
 
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
-    let answers = fleet::answers(&resolved.origin, |source| analyse_cluster(source, &args, &resolved))?;
+    kubectl_flux_cli::to_stdout(&resolved.output, |printers| answer(&args, &resolved, printers))
+}
+
+/// Reads and analyses what the command line asked about (asking GitHub with `--check`), prints
+/// the answer with every printer and returns the exit code `--fail-on` asks for.
+pub fn answer(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> Result<u8> {
+    let answers = fleet::answers(&resolved.origin, |source| analyse_cluster(source, args, resolved))?;
     let merged;
     let analysis = match &answers {
         Answers::One(analysis) => analysis,
@@ -31,10 +37,10 @@ pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
             &merged
         }
     };
-    let checks = check::all(analysis, &args, resolved.request_timeout);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    render::write(&mut out, &answers, analysis, &checks, &args, &resolved.output)?;
-    out.flush()?;
+    let checks = check::all(analysis, args, resolved.request_timeout);
+    for p in printers {
+        render::write(p.out, &answers, analysis, &checks, args, &p.output)?;
+    }
     let over = |b: &Budget, level: f64| b.utilisation().is_some_and(|u| u > level);
     let hit = match args.fail_on {
         Some(FailOn::OverLimit) => analysis.budgets.iter().any(|b| over(b, 1.0)),

@@ -20,7 +20,7 @@ pub use args::{Args, Command, FailOn};
 
 use error::{ResetError, Result};
 use kubectl_flux_cli::{Origin, Resolved};
-use kubectl_flux_output::Format;
+use kubectl_flux_output::{Format, Printer};
 use kubectl_flux_source::Source;
 use log::Log;
 
@@ -30,6 +30,16 @@ pub const FORMATS: &[Format] = &[Format::Table, Format::Json, Format::Yaml];
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> kubectl_flux_model::Result<u8> {
     Ok(dispatch(&args, &resolved)?)
+}
+
+/// `plan` (it changes nothing): every API call a reset of what the command line names would
+/// make, printed with every printer.
+pub fn print_plan(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> kubectl_flux_model::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(kubectl_flux_model::Error::Output)?;
+    Ok(command::plan(args, resolved, &runtime, printers)?)
 }
 
 fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
@@ -45,7 +55,10 @@ fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
         .map_err(|e| ResetError::Shared(kubectl_flux_model::Error::Output(e)))?;
     let mut log = Log { print: resolved.output.format == Format::Table, lines: Vec::new() };
     match command {
-        Command::Plan => command::plan(args, resolved, &runtime),
+        Command::Plan => kubectl_flux_cli::to_stdout(&resolved.output, |printers| {
+            Ok(command::plan(args, resolved, &runtime, printers)?)
+        })
+        .map_err(ResetError::Shared),
         Command::Run => {
             let scope = command::scope(args, resolved)?;
             confirm::require_terminal_or_yes(args.yes, "reset")?;

@@ -13,8 +13,8 @@ use kubectl_flux_cli::Resolved;
 use kubectl_flux_cli::fleet::{self, Answers};
 use kubectl_flux_model::error::{EXIT_FINDINGS, Error, Result};
 use kubectl_flux_model::kinds::FLUX_KINDS;
+use kubectl_flux_output::Printer;
 use kubectl_flux_source::{self as source, Source, Want};
-use std::io::Write;
 use tenants::Report;
 
 /// What flux-tenants lists from a cluster: every Flux kind, plus Helm storage Secrets
@@ -29,10 +29,16 @@ pub fn wants() -> Vec<Want> {
 
 /// Runs the plugin; returns the exit code.
 pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
-    let answers = fleet::answers(&resolved.origin, |source| report_of(source, &args, &resolved))?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    render::write(&mut out, &answers, &resolved.output)?;
-    out.flush()?;
+    kubectl_flux_cli::to_stdout(&resolved.output, |printers| answer(&args, &resolved, printers))
+}
+
+/// Reads what the command line asked about, prints the answer with every printer and returns
+/// the exit code (3 when `--fail-on` findings exist).
+pub fn answer(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> Result<u8> {
+    let answers = fleet::answers(&resolved.origin, |source| report_of(source, args, resolved))?;
+    for p in printers {
+        render::write(p.out, &answers, &p.output)?;
+    }
     let findings = match &answers {
         Answers::One(report) => report.findings.iter().collect::<Vec<_>>(),
         Answers::Fleet(outcomes) => {

@@ -32,6 +32,18 @@ pub fn run(plugin: &str, main: impl FnOnce() -> kubectl_flux_model::Result<u8>) 
     }
 }
 
+/// Prints a plugin's answer on stdout, as the command line asked (`-o`, `--jq`, colour),
+/// buffered and flushed once: `answer` is the plugin's printing function.
+pub fn to_stdout(
+    output: &kubectl_flux_output::Output,
+    answer: impl FnOnce(&mut [kubectl_flux_output::Printer]) -> kubectl_flux_model::Result<u8>,
+) -> kubectl_flux_model::Result<u8> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let code = answer(&mut [kubectl_flux_output::Printer { output: output.clone(), out: &mut out }])?;
+    out.flush()?;
+    Ok(code)
+}
+
 /// Prints a completion script for a plugin's command.
 pub fn print_completion(shell: clap_complete::Shell, mut cmd: clap::Command) -> kubectl_flux_model::Result<u8> {
     let name = cmd.get_name().to_string();

@@ -142,3 +142,13 @@ impl Output {
         write_notes(self.format, notes)
     }
 }
+
+/// One way to print an answer, and where to: the command line prints once, to stdout, as the
+/// user asked; the MCP server prints the same answer twice, as its JSON document and as the
+/// text a person reads, without reading the cluster again.
+pub struct Printer<'a> {
+    /// How to print.
+    pub output: Output,
+    /// Where to.
+    pub out: &'a mut dyn Write,
+}

@@ -89,14 +89,15 @@ impl Part {
 
 /// Prints a fleet's parts, one cluster after another (trees and tables under a `=== cluster`
 /// heading, graphs after a comment naming it, tsv and name lines starting with the cluster) or
-/// its documents grouped in one; returns the highest exit code of its clusters.
-pub fn write_fleet(out: &mut dyn Write, outcomes: &[Outcome<Part>], output: &Output) -> Result<u8> {
-    let answered = || outcomes.iter().filter_map(|o| Some((o.cluster.as_str(), o.result.as_ref().ok()?)));
+/// its documents grouped in one; returns the highest exit code of its clusters. Each cluster
+/// holds one part per printer: `which` is this printer's.
+pub fn write_fleet(out: &mut dyn Write, outcomes: &[Outcome<Vec<Part>>], which: usize, output: &Output) -> Result<u8> {
+    let answered = || outcomes.iter().filter_map(|o| Some((o.cluster.as_str(), &o.result.as_ref().ok()?[which])));
     if output.is_document() {
         let doc = fleet::document(
             "Lineage",
             outcomes,
-            |p| match &p.printed {
+            |parts| match &parts[which].printed {
                 Printed::Document(d) => d.clone(),
                 _ => Value::Null,
             },

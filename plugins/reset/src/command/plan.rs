@@ -6,12 +6,16 @@ use crate::error::{ResetError, Result};
 use crate::model::Target;
 use crate::{Args, plan, steps};
 use kubectl_flux_cli::{Origin, Resolved};
-use kubectl_flux_output::Format;
+use kubectl_flux_output::{Format, Printer};
 use kubectl_flux_source::Source;
 use serde_json::Value;
-use std::io::Write;
 
-pub fn plan(args: &Args, resolved: &Resolved, runtime: &tokio::runtime::Runtime) -> Result<u8> {
+pub fn plan(
+    args: &Args,
+    resolved: &Resolved,
+    runtime: &tokio::runtime::Runtime,
+    printers: &mut [Printer],
+) -> Result<u8> {
     let scope = super::scope(args, resolved)?;
     let dir = plan::show(&super::dir_of(args, resolved));
     let ns = args.controllers_namespace.clone();
@@ -83,13 +87,14 @@ pub fn plan(args: &Args, resolved: &Resolved, runtime: &tokio::runtime::Runtime)
         })?
     };
     p.warnings = plan::warnings(&p.targets);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match resolved.output.format {
-        Format::Json | Format::Yaml => resolved.output.write_document(&mut out, &p.to_json())?,
-        _ => p.write_text(&mut out, resolved.output.headers).map_err(kubectl_flux_model::Error::Output)?,
+    for printer in printers {
+        let out = &mut *printer.out;
+        match printer.output.format {
+            Format::Json | Format::Yaml => printer.output.write_document(out, &p.to_json())?,
+            _ => p.write_text(out, printer.output.headers).map_err(kubectl_flux_model::Error::Output)?,
+        }
+        out.flush().map_err(kubectl_flux_model::Error::Output)?;
+        printer.output.write_notes(&p.notes)?;
     }
-    out.flush().map_err(kubectl_flux_model::Error::Output)?;
-    resolved.output.write_notes(&p.notes)?;
     Ok(0)
 }
