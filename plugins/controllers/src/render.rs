@@ -87,7 +87,7 @@ pub fn write(
             outcomes.iter().filter_map(|o| Some((o.cluster.clone(), o.result.as_ref().ok()?.notes.clone()))).collect(),
         ),
     };
-    output.write_notes(&notes)
+    output.write_notes(out, &notes)
 }
 
 /// The clusters that answered, the one with the most serious verdicts first (then the most

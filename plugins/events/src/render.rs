@@ -56,7 +56,7 @@ pub fn write(out: &mut dyn Write, answers: &Answers<Timeline>, output: &Output, 
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    output.write_notes(notes)
+    output.write_notes(out, notes)
 }
 
 pub fn object_words(e: &Entry) -> String {

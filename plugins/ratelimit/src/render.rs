@@ -73,7 +73,7 @@ pub fn write(
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    output.write_notes(&analysis.notes)
+    output.write_notes(out, &analysis.notes)
 }
 
 /// The clusters whose objects spend from a budget.

@@ -71,7 +71,7 @@ pub fn write(out: &mut dyn Write, answers: &Answers<Report>, output: &Output) ->
         other => return Err(Error::usage(format!("-o {} is not supported", other.word()))),
     }
     out.flush()?;
-    output.write_notes(&report.notes)
+    output.write_notes(out, &report.notes)
 }
 
 /// A ten-cell bar and the percentage: `██████████ 97%`.

@@ -131,7 +131,7 @@ impl CommonFlags {
             ColorChoice::Never => Palette::plain(),
             ColorChoice::Auto => Palette::auto(),
         };
-        Ok(Output { format, jq: flags.jq.clone(), palette, headers: !flags.no_headers })
+        Ok(Output { format, jq: flags.jq.clone(), palette, headers: !flags.no_headers, inline_notes: false })
     }
 
     /// The one place that decides files, cluster or fleet.

@@ -94,15 +94,10 @@ pub fn envelope(kind: &str, mut fields: serde_json::Map<String, Value>) -> Value
     Value::Object(doc)
 }
 
-/// Prints notes (what an answer lacks or assumes) on stderr, so stdout stays parseable; JSON and
-/// YAML documents carry them in their `notes` field instead.
-pub fn write_notes(format: Format, notes: &[String]) -> Result<()> {
-    if matches!(format, Format::Json | Format::Yaml) {
-        return Ok(());
-    }
-    let mut err = std::io::stderr().lock();
+/// Prints notes (what an answer lacks or assumes), each as `note: ...`.
+fn write_notes(out: &mut dyn Write, notes: &[String]) -> Result<()> {
     for note in notes {
-        writeln!(err, "note: {note}")?;
+        writeln!(out, "note: {note}")?;
     }
     Ok(())
 }
@@ -119,12 +114,15 @@ pub struct Output {
     pub palette: Palette,
     /// Table headers (`--no-headers` turns them off).
     pub headers: bool,
+    /// Notes follow the answer in its own writer (a tool's text, read by a person and a
+    /// model) instead of going to stderr.
+    pub inline_notes: bool,
 }
 
 impl Output {
     /// Plain output in `format`: no `--jq`, no colour, headers (tests and fleet parts).
     pub fn plain(format: Format) -> Self {
-        Output { format, jq: None, palette: Palette::plain(), headers: true }
+        Output { format, jq: None, palette: Palette::plain(), headers: true, inline_notes: false }
     }
 
     /// Whether the answer is one structured document (JSON or YAML).
@@ -137,9 +135,16 @@ impl Output {
         write_document(out, doc, self.format, self.jq.as_deref())
     }
 
-    /// Prints notes on stderr, unless the document carries them.
-    pub fn write_notes(&self, notes: &[String]) -> Result<()> {
-        write_notes(self.format, notes)
+    /// Prints notes on stderr (stdout stays parseable), or after the answer in `out` with
+    /// `inline_notes`; JSON and YAML documents carry them in their `notes` field instead.
+    pub fn write_notes(&self, out: &mut dyn Write, notes: &[String]) -> Result<()> {
+        if self.is_document() {
+            Ok(())
+        } else if self.inline_notes {
+            write_notes(out, notes)
+        } else {
+            write_notes(&mut std::io::stderr().lock(), notes)
+        }
     }
 }
 

@@ -47,7 +47,7 @@ pub fn write(
 ) -> Result<u8> {
     let result = write_one(out, answer, fail_on, output, now);
     out.flush()?;
-    output.write_notes(&answer.notes)?;
+    output.write_notes(out, &answer.notes)?;
     result
 }
 
@@ -134,7 +134,7 @@ pub fn write_fleet(out: &mut dyn Write, outcomes: &[Outcome<Vec<Part>>], which: 
     let code = answered().map(|(_, p)| p.code).max().unwrap_or(0);
     let notes = answered().map(|(c, p)| (c.to_string(), p.notes.clone())).collect();
     out.flush()?;
-    output.write_notes(&fleet::notes(notes))?;
+    output.write_notes(out, &fleet::notes(notes))?;
     Ok(code)
 }
 

@@ -94,7 +94,7 @@ pub fn plan(
             _ => p.write_text(out, printer.output.headers).map_err(kubectl_flux_model::Error::Output)?,
         }
         out.flush().map_err(kubectl_flux_model::Error::Output)?;
-        printer.output.write_notes(&p.notes)?;
+        printer.output.write_notes(out, &p.notes)?;
     }
     Ok(0)
 }
