@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// cycles, event timelines, the guilty tenant, GitHub API budgets, controller health and reset
 /// plans, each the same JSON document the plugin prints with `-o json`, plus the text a person
 /// reads. Over stdio by default (what assistants launch), or streamable HTTP with --listen.
-/// Read-only: no tool changes the cluster.
+/// Read-only unless started with --allow-write.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-flux_mcp",
@@ -32,8 +32,11 @@ Examples:
   # On another address, clients must send `Authorization: Bearer <token>`.
   KUBECTL_FLUX_MCP_TOKEN=$(cat token) kubectl flux-mcp --listen 0.0.0.0:8808
 
+  # Also offer reset_run, which changes the cluster (each call names the context it confirms).
+  kubectl flux-mcp --context staging --allow-write
+
 Tools: lineage_why, lineage_cycles, lineage_tree, events_timeline, tenants_load,
-ratelimit_budget, controllers_health, reset_plan."
+ratelimit_budget, controllers_health, reset_plan; with --allow-write, reset_run."
 )]
 pub struct Args {
     /// Serve streamable HTTP on ADDR (host:port, path /mcp) instead of stdio. An address other
@@ -43,6 +46,10 @@ pub struct Args {
     /// A file holding the bearer token HTTP clients must send (instead of $KUBECTL_FLUX_MCP_TOKEN).
     #[arg(long, value_name = "PATH", requires = "listen")]
     pub token_file: Option<PathBuf>,
+    /// List the tool that changes a cluster (reset_run); each of its calls must name the
+    /// context it writes to in its `confirm` argument.
+    #[arg(long)]
+    pub allow_write: bool,
     /// Let ratelimit_budget ask GitHub for each credential's real budget (its `check` argument).
     #[arg(long)]
     pub allow_network: bool,

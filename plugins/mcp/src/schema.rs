@@ -1,7 +1,7 @@
 //! A tool's input schema, made from its plugin's own flags (so it never drifts from them), and
 //! a call's arguments turned back into that plugin's command line.
 
-use crate::tools::{SERVER_FLAGS, Tool};
+use crate::tools::{CONFIRM, SERVER_FLAGS, Tool};
 use clap::{Arg, ArgAction};
 use serde_json::{Map, Value, json};
 
@@ -58,6 +58,12 @@ pub fn input_schema(cmd: &clap::Command, tool: &Tool, allow_network: bool) -> Ma
         }
         properties.insert(property(arg), schema);
     }
+    if tool.writes {
+        properties.insert(
+            CONFIRM.into(),
+            json!({"type": "string", "description": "The name of the context the call writes to, as the user confirms it (nothing changes otherwise)."}),
+        );
+    }
     let mut schema = Map::new();
     schema.insert("type".into(), "object".into());
     schema.insert("properties".into(), Value::Object(properties));
@@ -87,8 +93,14 @@ pub fn argv(
     flags.extend(tool.preset.iter().map(|s| s.to_string()));
     let mut positionals: Vec<(usize, String)> = Vec::new();
     for (key, value) in arguments {
+        if tool.writes && key == CONFIRM {
+            continue;
+        }
         let arg = offered.iter().find(|a| property(a) == *key).ok_or_else(|| {
-            let known: Vec<String> = offered.iter().map(|a| property(a)).collect();
+            let mut known: Vec<String> = offered.iter().map(|a| property(a)).collect();
+            if tool.writes {
+                known.push(CONFIRM.into());
+            }
             format!("{}: unknown argument '{key}' (it takes: {})", tool.name, known.join(", "))
         })?;
         let wrong = |want: &str| format!("{}: '{key}' must be {want}, not {value}", tool.name);

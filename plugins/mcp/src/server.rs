@@ -33,12 +33,17 @@ impl Server {
     pub fn new(args: Args) -> Self {
         let tools = tools::TOOLS
             .iter()
+            .filter(|t| args.allow_write || !t.writes)
             .map(|t| {
                 let cmd = tools::command(t.plugin);
                 let schema = schema::input_schema(&cmd, t, args.allow_network);
                 let open_world = t.plugin == tools::Plugin::Ratelimit && args.allow_network;
                 Tool::new(t.name, t.description, Arc::new(schema)).with_title(t.title).with_annotations(
-                    ToolAnnotations::with_title(t.title).read_only(true).idempotent(true).open_world(open_world),
+                    ToolAnnotations::with_title(t.title)
+                        .read_only(!t.writes)
+                        .destructive(t.writes)
+                        .idempotent(!t.writes)
+                        .open_world(open_world),
                 )
             })
             .collect();
@@ -56,7 +61,7 @@ impl Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let tool = tools::find(&request.name)
+        let tool = tools::find(&request.name, self.inner.args.allow_write)
             .ok_or_else(|| ErrorData::invalid_params(format!("unknown tool '{}'", request.name), None))?;
         let arguments = request.arguments.unwrap_or_default();
         let names_contexts = arguments.contains_key("context") || arguments.contains_key("all_contexts");
@@ -67,7 +72,15 @@ impl Server {
             Ok(argv) => argv,
             Err(message) => return Ok(CallToolResult::error(vec![Content::text(message)])),
         };
-        let mut work = tokio::task::spawn_blocking(move || tools::call(tool.plugin, &argv));
+        let confirmed = match arguments.get(tools::CONFIRM) {
+            Some(serde_json::Value::String(name)) if tool.writes => Some(name.clone()),
+            Some(other) if tool.writes => {
+                let message = format!("{}: '{}' must be a string, not {other}", tool.name, tools::CONFIRM);
+                return Ok(CallToolResult::error(vec![Content::text(message)]));
+            }
+            _ => None,
+        };
+        let mut work = tokio::task::spawn_blocking(move || tools::call(tool, &argv, confirmed.as_deref()));
         let progress = context.meta.get_progress_token();
         let mut ticks = tokio::time::interval(PROGRESS_EVERY);
         ticks.tick().await;
@@ -78,7 +91,8 @@ impl Server {
                 // The read goes on until its current request ends (--request-timeout bounds it);
                 // the client gets its answer now.
                 _ = context.ct.cancelled() => {
-                    return Err(ErrorData::invalid_request(format!("{}: cancelled by the client", tool.name), None));
+                    let goes_on = if tool.writes { "; a reset that has begun goes on to its end (its journal is in its dir)" } else { "" };
+                    return Err(ErrorData::invalid_request(format!("{}: cancelled by the client{goes_on}", tool.name), None));
                 }
                 _ = ticks.tick() => {
                     elapsed += 1;
@@ -116,7 +130,9 @@ impl ServerHandler for Server {
                 "Flux CD troubleshooting answers, computed rather than guessed: start with lineage_why for \
                  an object that is not Ready, events_timeline for what happened, controllers_health when \
                  reconciles lag, tenants_load when a shared cluster slows down, ratelimit_budget on GitHub \
-                 403/429s, lineage_cycles for objects that wait on each other. Every tool is read-only.",
+                 403/429s, lineage_cycles for objects that wait on each other. Every tool is read-only \
+                 except reset_run (listed only when the server allows writes), which needs the user's \
+                 confirmation: the name of the context it writes to.",
             )
     }
 

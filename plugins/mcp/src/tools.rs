@@ -39,7 +39,13 @@ pub struct Tool {
     pub withheld: &'static [&'static str],
     /// The properties a call must give.
     pub required: &'static [&'static str],
+    /// Whether it changes the cluster: listed only with `--allow-write`, and each call must
+    /// give `confirm`, the name of the context it writes to.
+    pub writes: bool,
 }
+
+/// The property a writing tool's call confirms with.
+pub const CONFIRM: &str = "confirm";
 
 /// Flags no tool offers: how to print (the server decides), where objects come from and as
 /// whom (the server's own flags), and exit codes for CI.
@@ -81,6 +87,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &["--why"],
         withheld: &["why", "cycles", "name"],
         required: &["target"],
+        writes: false,
     },
     Tool {
         name: "lineage_cycles",
@@ -92,6 +99,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &["--cycles"],
         withheld: &["why", "cycles", "name", "target", "depth", "upstream", "downstream"],
         required: &[],
+        writes: false,
     },
     Tool {
         name: "lineage_tree",
@@ -103,6 +111,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &[],
         withheld: &["why", "cycles", "name"],
         required: &["target"],
+        writes: false,
     },
     Tool {
         name: "events_timeline",
@@ -116,6 +125,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &[],
         withheld: &["watch", "logs_files"],
         required: &[],
+        writes: false,
     },
     Tool {
         name: "tenants_load",
@@ -127,6 +137,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &[],
         withheld: &[],
         required: &[],
+        writes: false,
     },
     Tool {
         name: "ratelimit_budget",
@@ -140,6 +151,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &[],
         withheld: &[],
         required: &[],
+        writes: false,
     },
     Tool {
         name: "controllers_health",
@@ -153,6 +165,7 @@ pub const TOOLS: &[Tool] = &[
         preset: &[],
         withheld: &["watch", "interval", "metrics_files"],
         required: &[],
+        writes: false,
     },
     Tool {
         name: "reset_plan",
@@ -165,12 +178,30 @@ pub const TOOLS: &[Tool] = &[
         preset: &["plan"],
         withheld: &["command", "yes", "dir"],
         required: &[],
+        writes: false,
+    },
+    Tool {
+        name: "reset_run",
+        title: "Reset Flux objects (changes the cluster)",
+        description: "CHANGES THE CLUSTER. Resets the Flux objects in scope safely: backs them up to dir, \
+            suspends them, deletes only what is confirmed suspended (nothing is pruned or uninstalled), \
+            restarts the controllers, recreates, resumes and verifies that nothing was lost; every step is \
+            journaled in dir so `kubectl flux-reset resume --dir DIR` finishes it after a failure. Call \
+            reset_plan first and show the user what it would do. confirm must be the name of the context \
+            the reset writes to (reset_plan's document names it), given by the user. Takes minutes; a \
+            cancelled call does not stop a reset that has begun. dir defaults to ./flux-reset-<UTC time> \
+            in the server's working directory.",
+        plugin: Plugin::Reset,
+        preset: &["run"],
+        withheld: &["command", "yes", "all_contexts"],
+        required: &["confirm"],
+        writes: true,
     },
 ];
 
-/// The tool named `name`.
-pub fn find(name: &str) -> Option<&'static Tool> {
-    TOOLS.iter().find(|t| t.name == name)
+/// The tool named `name` that a server started with `allow_write` (or not) offers.
+pub fn find(name: &str, allow_write: bool) -> Option<&'static Tool> {
+    TOOLS.iter().find(|t| t.name == name && (allow_write || !t.writes))
 }
 
 /// The plugin's command line (clap), the source of every tool's input schema.
@@ -204,9 +235,17 @@ pub enum Refusal {
     Failed(String),
 }
 
-/// Runs the plugin of `plugin` on `argv` (its program name first).
-pub fn call(plugin: Plugin, argv: &[String]) -> Result<Reply, Refusal> {
-    match plugin {
+/// Runs the plugin of `tool` on `argv` (its program name first); a writing tool's call also
+/// gives the name it was confirmed with.
+pub fn call(tool: &Tool, argv: &[String], confirmed: Option<&str>) -> Result<Reply, Refusal> {
+    if tool.writes {
+        let context =
+            confirmed.ok_or_else(|| Refusal::Usage(format!("{}: the argument '{CONFIRM}' is required", tool.name)))?;
+        return answer_with(argv, kubectl_flux_reset::FORMATS, "flux-reset", |args, resolved, printers| {
+            kubectl_flux_reset::reset_confirmed(args, resolved, context, printers)
+        });
+    }
+    match tool.plugin {
         Plugin::Lineage => {
             answer_with(argv, kubectl_flux_lineage::FORMATS, "flux-lineage", kubectl_flux_lineage::answer)
         }

@@ -96,3 +96,111 @@ fn live_answers_progress_cancellation_and_a_cluster_that_goes_away() {
         &[&["--why", "kustomization/userapp", "-n", "flux-system"], &k[..]].concat(),
     );
 }
+
+/// The Kustomizations of flux-system as the real kubectl reads them: name -> (uid, spec,
+/// suspended, Terminating).
+fn kustomizations(kubeconfig: &str) -> std::collections::BTreeMap<String, (String, serde_json::Value, bool, bool)> {
+    let kubectl = devcluster::build::bin_dir().unwrap().join("kubectl");
+    let out = std::process::Command::new(kubectl)
+        .args([
+            "get",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            "-n",
+            "flux-system",
+            "-o",
+            "json",
+            "--kubeconfig",
+            kubeconfig,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl get: {}", String::from_utf8_lossy(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap().to_string();
+            let uid = o["metadata"]["uid"].as_str().unwrap().to_string();
+            let suspended = o["spec"]["suspend"] == true;
+            (name, (uid, o["spec"].clone(), suspended, !o["metadata"]["deletionTimestamp"].is_null()))
+        })
+        .collect()
+}
+
+#[test]
+fn reset_run_is_offered_only_with_allow_write_and_changes_nothing_without_the_context_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = kubectl_flux_testkit::flux_cluster(tmp.path());
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let before = kustomizations(&kubeconfig);
+    assert!(!before.is_empty());
+    let dir = tmp.path().join("reset");
+    let scope = json!({"namespace": "flux-system", "kind": ["kustomization"]});
+    let mut run = scope.clone();
+    run["dir"] = json!(dir.display().to_string());
+    run["timeout"] = json!("120s");
+    run["finalizer_wait"] = json!("10s");
+
+    // Without --allow-write the tool does not exist, whatever the call says.
+    let read_only = stdio(&["--kubeconfig", &kubeconfig]);
+    let mut confirmed = run.clone();
+    confirmed["confirm"] = json!("devcluster");
+    let report = drive("stdio", &read_only, &json!([{"tool": "reset_run", "arguments": confirmed}]), &[]);
+    assert!(report["tools"].as_array().unwrap().iter().all(|t| t["name"] != "reset_run"));
+    assert!(result(&report, 0)["protocolError"].as_str().unwrap().contains("unknown tool 'reset_run'"), "{report:#}");
+
+    // With it: listed as destructive; a call must give the context's name, and a wrong one or
+    // none changes nothing. The right name is the one reset_plan's document gives.
+    let writer = stdio(&["--kubeconfig", &kubeconfig, "--allow-write"]);
+    let mut wrong = run.clone();
+    wrong["confirm"] = json!("prod");
+    let calls = json!([
+        {"tool": "reset_run", "arguments": run},
+        {"tool": "reset_run", "arguments": wrong},
+        {"tool": "reset_plan", "arguments": scope},
+    ]);
+    let report = drive("stdio", &writer, &calls, &[]);
+    let tool = report["tools"].as_array().unwrap().iter().find(|t| t["name"] == "reset_run").unwrap();
+    assert_eq!(tool["annotations"]["readOnlyHint"], false);
+    assert_eq!(tool["annotations"]["destructiveHint"], true);
+    assert_eq!(tool["inputSchema"]["required"], json!(["confirm"]));
+    assert_eq!(result(&report, 0)["text"][0], "reset_run: the argument 'confirm' is required");
+    let context = result(&report, 2)["structured"]["context"].as_str().unwrap().to_string();
+    assert_eq!(
+        result(&report, 1)["text"][0],
+        format!("flux-reset: confirmation \"prod\" is not the context name \"{context}\": nothing was changed")
+    );
+    assert_eq!(kustomizations(&kubeconfig), before, "a refused reset changed the Kustomizations");
+    assert!(!dir.exists(), "a refused reset wrote {}", dir.display());
+
+    // Confirmed: the reset runs to its end; every Kustomization is back with its spec, a new
+    // object (deleted and recreated), not suspended; the report is the plugin's ResetReport and
+    // the text is the lines its steps said.
+    let mut confirmed = run.clone();
+    confirmed["confirm"] = json!(context);
+    let report = drive("stdio", &writer, &json!([{"tool": "reset_run", "arguments": confirmed}]), &[]);
+    let reset = result(&report, 0);
+    assert_eq!(reset["isError"], false, "{reset:#}");
+    let document = &reset["structured"];
+    assert_eq!(document["kind"], "ResetReport");
+    assert_eq!(document["failures"], json!([]), "{document:#}");
+    assert!(document["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{document:#}");
+    let said: String = document["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{:<10} {}\n", l["step"].as_str().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reset["text"][0], said);
+    assert!(dir.join("backup.json").exists() && dir.join("journal.jsonl").exists());
+    let after = kustomizations(&kubeconfig);
+    assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
+    for (name, (uid, spec, suspended, terminating)) in &after {
+        let (old_uid, old_spec, _, _) = &before[name];
+        assert_eq!(spec, old_spec, "{name}: spec");
+        assert_ne!(uid, old_uid, "{name}: not recreated");
+        assert!(!suspended && !terminating, "{name}: suspended {suspended}, Terminating {terminating}");
+    }
+}

@@ -14,6 +14,29 @@ pub fn require_terminal_or_yes(yes: bool, what: &str) -> Result<()> {
     )))
 }
 
+/// How a write is confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Ask on the terminal for the context's name.
+    Ask,
+    /// Already confirmed (`--yes`).
+    Given,
+    /// The name a caller gave without a terminal (an MCP tool's argument): it must be the
+    /// context's.
+    Typed(String),
+}
+
+impl Confirmation {
+    /// Confirms a write to `context`, asking the user if need be (`question` says what it does).
+    pub fn check(&self, context: &str, question: &str) -> Result<()> {
+        match self {
+            Confirmation::Ask => ask(context, question, &mut std::io::stdin().lock()),
+            Confirmation::Given => Ok(()),
+            Confirmation::Typed(name) => matches(context, name),
+        }
+    }
+}
+
 /// Asks on stderr for the context name and reads it from `input`.
 pub fn ask(context: &str, question: &str, input: &mut dyn BufRead) -> Result<()> {
     let mut err = std::io::stderr().lock();
@@ -21,12 +44,15 @@ pub fn ask(context: &str, question: &str, input: &mut dyn BufRead) -> Result<()>
     let _ = err.flush();
     let mut line = String::new();
     input.read_line(&mut line).map_err(|e| ResetError::Usage(format!("reading the confirmation: {e}")))?;
-    if line.trim() == context {
+    matches(context, line.trim())
+}
+
+fn matches(context: &str, given: &str) -> Result<()> {
+    if given == context {
         Ok(())
     } else {
         Err(ResetError::Usage(format!(
-            "confirmation {:?} is not the context name {context:?}: nothing was changed",
-            line.trim()
+            "confirmation {given:?} is not the context name {context:?}: nothing was changed"
         )))
     }
 }

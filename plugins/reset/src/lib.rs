@@ -18,6 +18,7 @@ pub mod worth;
 
 pub use args::{Args, Command, FailOn};
 
+use confirm::Confirmation;
 use error::{ResetError, Result};
 use kubectl_flux_cli::{Origin, Resolved};
 use kubectl_flux_output::{Format, Printer};
@@ -42,6 +43,32 @@ pub fn print_plan(args: &Args, resolved: &Resolved, printers: &mut [Printer]) ->
     Ok(command::plan(args, resolved, &runtime, printers)?)
 }
 
+/// `run` for a caller that cannot ask on a terminal (an MCP client): `context` must be the name
+/// of the cluster the reset writes to ([`kubectl_flux_source::live::Cluster::confirmation_name`]),
+/// as a user would type it at the prompt; otherwise nothing is changed. The `ResetReport` and
+/// the lines the steps said are printed with every printer once the reset is over.
+pub fn reset_confirmed(
+    args: &Args,
+    resolved: &Resolved,
+    context: &str,
+    printers: &mut [Printer],
+) -> kubectl_flux_model::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(kubectl_flux_model::Error::Output)?;
+    let scope = command::scope(args, resolved)?;
+    let mut log = Log { keep_report: true, ..Log::default() };
+    let code = runtime.block_on(command::run(args, resolved, scope, Confirmation::Typed(context.into()), &mut log))?;
+    for p in printers {
+        match &log.report {
+            Some(doc) if p.output.is_document() => p.output.write_document(p.out, doc)?,
+            _ => log.write(p.out)?,
+        }
+    }
+    Ok(code)
+}
+
 fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
     let command = args.command.clone().unwrap_or(Command::Plan);
     if matches!(resolved.origin, Origin::One(Source::Files(_))) && command != Command::Plan {
@@ -53,7 +80,7 @@ fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
         .enable_all()
         .build()
         .map_err(|e| ResetError::Shared(kubectl_flux_model::Error::Output(e)))?;
-    let mut log = Log { print: resolved.output.format == Format::Table, lines: Vec::new() };
+    let mut log = Log { print: resolved.output.format == Format::Table, ..Log::default() };
     match command {
         Command::Plan => kubectl_flux_cli::to_stdout(&resolved.output, |printers| {
             Ok(command::plan(args, resolved, &runtime, printers)?)
@@ -62,7 +89,8 @@ fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
         Command::Run => {
             let scope = command::scope(args, resolved)?;
             confirm::require_terminal_or_yes(args.yes, "reset")?;
-            runtime.block_on(command::run(args, resolved, scope, &mut log))
+            let confirmation = if args.yes { Confirmation::Given } else { Confirmation::Ask };
+            runtime.block_on(command::run(args, resolved, scope, confirmation, &mut log))
         }
         Command::Resume => {
             confirm::require_terminal_or_yes(args.yes, "resume a reset")?;

@@ -8,6 +8,11 @@ pub struct Log {
     pub print: bool,
     /// Every line, by step.
     pub lines: Vec<(String, String)>,
+    /// Keep the `ResetReport` here instead of printing it (the caller prints it, as
+    /// [`crate::reset_confirmed`] does).
+    pub keep_report: bool,
+    /// The report, when kept.
+    pub report: Option<serde_json::Value>,
 }
 
 impl Log {
@@ -21,5 +26,13 @@ impl Log {
             let _ = out.flush();
         }
         self.lines.push((step.to_string(), text));
+    }
+
+    /// Writes every line said so far, as `-o table` prints them while they come.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for (step, text) in &self.lines {
+            writeln!(out, "{step:<10} {text}")?;
+        }
+        Ok(())
     }
 }

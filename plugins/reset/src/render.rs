@@ -19,7 +19,7 @@ pub fn finish(resolved: &Resolved, log: &mut Log, v: Option<&Verification>, dir:
             log.say("finding", f.clone());
         }
     }
-    if resolved.output.is_document() {
+    if resolved.output.is_document() || log.keep_report {
         let mut fields = serde_json::Map::new();
         if let Some(d) = dir {
             fields.insert("dir".into(), json!(d.display().to_string()));
@@ -37,8 +37,12 @@ pub fn finish(resolved: &Resolved, log: &mut Log, v: Option<&Verification>, dir:
             fields.insert("findings".into(), json!(v.findings));
         }
         let doc = kubectl_flux_output::envelope("ResetReport", fields);
-        let mut out = std::io::stdout().lock();
-        resolved.output.write_document(&mut out, &doc)?;
+        if log.keep_report {
+            log.report = Some(doc);
+        } else {
+            let mut out = std::io::stdout().lock();
+            resolved.output.write_document(&mut out, &doc)?;
+        }
     }
     Ok(0)
 }

@@ -2,17 +2,24 @@
 //! step journaled so that `resume` finishes after a crash.
 
 use super::{connect, finish, verdict};
+use crate::confirm::Confirmation;
 use crate::error::{ResetError, Result};
 use crate::journal::{self, BACKUP_FILE, Journal};
 use crate::log::Log;
 use crate::model::{Scope, Target};
 use crate::steps::{self, Baseline, Verification};
-use crate::{Args, confirm, lock, plan};
+use crate::{Args, lock, plan};
 use kubectl_flux_cli::Resolved;
 use kubectl_flux_source::live::Cluster;
 use serde_json::{Value, json};
 
-pub async fn run(args: &Args, resolved: &Resolved, scope: Scope, log: &mut Log) -> Result<u8> {
+pub async fn run(
+    args: &Args,
+    resolved: &Resolved,
+    scope: Scope,
+    confirmation: Confirmation,
+    log: &mut Log,
+) -> Result<u8> {
     let api = connect(resolved).await?;
     let context = api.confirmation_name();
     let (targets, served, _) = steps::read_scope(&api, &scope).await?;
@@ -39,16 +46,14 @@ pub async fn run(args: &Args, resolved: &Resolved, scope: Scope, log: &mut Log) 
         let mut out = std::io::stdout().lock();
         p.objects_table().write(&mut out, false, resolved.output.headers).map_err(kubectl_flux_model::Error::Output)?;
     }
-    if !args.yes {
-        let question = format!(
-            "Reset {} Flux objects in {} on {}: back up to {}/, suspend, delete, restart the controllers, recreate, resume.",
-            targets.len(),
-            scope.describe(),
-            api.describe(),
-            plan::show(&dir)
-        );
-        confirm::ask(&context, &question, &mut std::io::stdin().lock())?;
-    }
+    let question = format!(
+        "Reset {} Flux objects in {} on {}: back up to {}/, suspend, delete, restart the controllers, recreate, resume.",
+        targets.len(),
+        scope.describe(),
+        api.describe(),
+        plan::show(&dir)
+    );
+    confirmation.check(&context, &question)?;
     let mut journal = Journal::create(&dir)?;
     let id = format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id());
     let dir_text = std::fs::canonicalize(&dir).unwrap_or(dir.clone()).display().to_string();
