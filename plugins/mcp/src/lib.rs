@@ -27,6 +27,8 @@ pub fn run(args: Args) -> Result<u8> {
             "--listen {addr}: serving beyond loopback needs a bearer token ($KUBECTL_FLUX_MCP_TOKEN or --token-file)"
         )));
     }
+    // A call answers without waiting for its snapshot to be freed.
+    kubectl_flux_model::snapshot::free_in_background();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Output)?;
     let listen = args.listen;
     let server = Server::new(args);

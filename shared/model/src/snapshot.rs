@@ -6,17 +6,46 @@ use crate::object::{Object, ObjectRef};
 use compact_str::CompactString;
 use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
 
-/// Set by the plugins' `main`: the process ends right after the answer, so a snapshot is left to
-/// the operating system instead of being freed object by object (a 300,000-object snapshot is
-/// millions of small allocations, hundreds of milliseconds to free for nothing).
-static LEFT_TO_EXIT: AtomicBool = AtomicBool::new(false);
+/// How a dropped snapshot's objects are freed: a 300,000-object snapshot is millions of small
+/// allocations, hundreds of milliseconds to free. [`FREE_NOW`] unless the process says otherwise.
+static FREEING: AtomicU8 = AtomicU8::new(FREE_NOW);
+const FREE_NOW: u8 = 0;
+const LEFT_TO_EXIT: u8 = 1;
+const IN_BACKGROUND: u8 = 2;
 
 /// Snapshots dropped from now on are not freed: call only when the process is about to end after
-/// the work (the plugins' `main` does).
+/// the work (the plugins' `main` does), so they are left to the operating system.
 pub fn leave_to_exit() {
-    LEFT_TO_EXIT.store(true, Ordering::Relaxed);
+    FREEING.store(LEFT_TO_EXIT, Ordering::Relaxed);
+}
+
+/// Snapshots dropped from now on are freed on a thread of their own: a long-running process (the
+/// MCP server) answers without waiting for the last answer's objects to be freed.
+pub fn free_in_background() {
+    FREEING.store(IN_BACKGROUND, Ordering::Relaxed);
+}
+
+/// What a dropped snapshot leaves to free: everything but its small sets.
+type Remains = (Vec<Object>, IdIndex, ByKind, Vec<Event>, IdIndex, About);
+type ByKind = FastMap<(CompactString, CompactString), (Vec<usize>, bool)>;
+type About = FastMap<(CompactString, CompactString, CompactString), Vec<usize>>;
+
+/// Sends `remains` to the freeing thread (started on first use); frees them here if it is gone.
+fn free_later(remains: Remains) {
+    static FREER: OnceLock<Mutex<mpsc::Sender<Remains>>> = OnceLock::new();
+    let sender = FREER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Remains>();
+        let _ = std::thread::Builder::new().name("free-snapshots".into()).spawn(move || rx.into_iter().for_each(drop));
+        Mutex::new(tx)
+    });
+    if let Ok(sender) = sender.lock()
+        && let Err(mpsc::SendError(remains)) = sender.send(remains)
+    {
+        drop(remains);
+    }
 }
 
 /// A hash map keyed by identities: foldhash rather than SipHash, since building an answer
@@ -34,11 +63,11 @@ pub struct Snapshot {
     objects: Vec<Object>,
     index: IdIndex,
     /// Objects by (group, kind), and whether the kind was marked listed by one of them.
-    by_kind: FastMap<(CompactString, CompactString), (Vec<usize>, bool)>,
+    by_kind: ByKind,
     events: Vec<Event>,
     event_index: IdIndex,
     /// Events by the (kind, namespace, name) they are about.
-    about: FastMap<(CompactString, CompactString, CompactString), Vec<usize>>,
+    about: About,
     /// Kinds (group, kind) whose objects were read completely, so a missing object of such a kind
     /// really is missing (NotFound) rather than not looked at.
     pub listed_kinds: BTreeSet<(String, String)>,
@@ -195,13 +224,24 @@ impl Snapshot {
 
 impl Drop for Snapshot {
     fn drop(&mut self) {
-        if LEFT_TO_EXIT.load(Ordering::Relaxed) {
-            std::mem::forget(std::mem::take(&mut self.objects));
-            std::mem::forget(std::mem::take(&mut self.index));
-            std::mem::forget(std::mem::take(&mut self.by_kind));
-            std::mem::forget(std::mem::take(&mut self.events));
-            std::mem::forget(std::mem::take(&mut self.event_index));
-            std::mem::forget(std::mem::take(&mut self.about));
+        match FREEING.load(Ordering::Relaxed) {
+            LEFT_TO_EXIT => {
+                std::mem::forget(std::mem::take(&mut self.objects));
+                std::mem::forget(std::mem::take(&mut self.index));
+                std::mem::forget(std::mem::take(&mut self.by_kind));
+                std::mem::forget(std::mem::take(&mut self.events));
+                std::mem::forget(std::mem::take(&mut self.event_index));
+                std::mem::forget(std::mem::take(&mut self.about));
+            }
+            IN_BACKGROUND => free_later((
+                std::mem::take(&mut self.objects),
+                std::mem::take(&mut self.index),
+                std::mem::take(&mut self.by_kind),
+                std::mem::take(&mut self.events),
+                std::mem::take(&mut self.event_index),
+                std::mem::take(&mut self.about),
+            )),
+            _ => {}
         }
     }
 }
