@@ -233,3 +233,61 @@ fn kubectl_plugin_completion_protocol() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("kubectl-flux_lineage"), "{}", &r.stdout[..200.min(r.stdout.len())]);
 }
+
+/// `--version` names the version, the commit it was built from (`unknown` without git) and the
+/// target, whatever name the program runs under.
+#[test]
+fn version_names_commit_and_target() {
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=7", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    let r = lineage(&["--version"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let prefix = format!("kubectl-flux_lineage {} (commit {head}, ", env!("CARGO_PKG_VERSION"));
+    assert!(r.stdout.starts_with(&prefix), "{:?} does not start with {prefix:?}", r.stdout);
+    let target = r.stdout[prefix.len()..].strip_suffix(")\n").unwrap_or_else(|| panic!("{:?}", r.stdout));
+    assert!(
+        target.starts_with(std::env::consts::ARCH) && target.contains(std::env::consts::OS),
+        "{target} is not this machine's target"
+    );
+    let as_flux = as_flux_plugin();
+    assert_eq!(run(&as_flux.path().join("flux-lineage"), &["--version"]), r);
+}
+
+/// The same binary as a Flux CLI plugin (`flux lineage` runs `$FLUXCD_PLUGINS/flux-lineage`).
+fn as_flux_plugin() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(bin(), dir.path().join("flux-lineage")).unwrap();
+    dir
+}
+
+/// Run as `flux-lineage`, usage, help and examples name the command the user typed, `flux
+/// lineage`; as `kubectl-flux_lineage`, `kubectl flux-lineage`. Answers are the same.
+#[test]
+fn help_names_the_command_typed() {
+    let dir = as_flux_plugin();
+    let flux = dir.path().join("flux-lineage");
+    let r = run(&flux, &["--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\nUsage: flux lineage [OPTIONS] [KIND/NAME] [NAME]\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\n  flux lineage --why kustomization/userapp -n flux-system\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("(`flux lineage ks userapp`)"), "{}", r.stdout);
+    assert!(!r.stdout.contains("kubectl flux-lineage"), "{}", r.stdout);
+    let kubectl = lineage(&["--help"]);
+    assert_eq!(kubectl.stdout.replace("kubectl flux-lineage", "flux lineage"), r.stdout);
+    assert!(kubectl.stdout.contains("\nUsage: kubectl flux-lineage [OPTIONS] [KIND/NAME] [NAME]\n"));
+
+    let r = run(&flux, &["--no-such-flag"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("\nUsage: flux lineage [OPTIONS] [KIND/NAME] [NAME]\n"), "{}", r.stderr);
+
+    let f = fixture();
+    let args = ["--why", "ks/userapp", "-n", "flux-system", "-f", &f];
+    assert_eq!(run(&flux, &args), lineage(&args));
+    assert_eq!(run(&flux, &["__complete", "--cyc"]), lineage(&["__complete", "--cyc"]));
+}

@@ -103,6 +103,26 @@ fn completion_and_help() {
     assert!(!r.stdout.contains("KUBECTL_FLUX_RESET_CRASH_AFTER"), "{}", r.stdout);
 }
 
+/// Run as a Flux CLI plugin (`flux reset` runs `$FLUXCD_PLUGINS/flux-reset`), the usage of
+/// every subcommand and the examples name `flux reset`.
+#[test]
+fn as_a_flux_plugin_help_names_flux_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let flux = dir.path().join("flux-reset");
+    std::os::unix::fs::symlink(bin(), &flux).unwrap();
+    let r = run(&flux, &["--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\nUsage: flux reset [OPTIONS] [COMMAND]\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\n  flux reset plan --all -f flux-state-backup.yaml\n"), "{}", r.stdout);
+    assert!(!r.stdout.contains("kubectl flux-reset"), "{}", r.stdout);
+    let r = run(&flux, &["plan", "--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\nUsage: flux reset plan [OPTIONS]\n"), "{}", r.stdout);
+    assert!(!r.stdout.contains("kubectl flux-reset"), "{}", r.stdout);
+    let r = run(&flux, &["resume"]);
+    assert_eq!(r, reset(&["resume"]));
+}
+
 /// A corrupt backup is exit 2 naming the file, before any prompt or connection (the kubeconfig
 /// does not exist, and stdin is no terminal: either would be the error otherwise).
 #[test]

@@ -11,4 +11,4 @@ pub mod run;
 pub use flags::CommonFlags;
 pub use fleet::Answers;
 pub use resolve::{Origin, Resolved, Scope};
-pub use run::{Command, main, print_completion, to_stdout};
+pub use run::{Command, command, main, print_completion, to_stdout};

@@ -3,6 +3,7 @@
 
 use crate::flags::CommonFlags;
 use crate::resolve::Resolved;
+use clap::builder::StyledStr;
 use kubectl_flux_model::error::{EXIT_FAILED, Error};
 use std::io::Write;
 use std::process::ExitCode;
@@ -97,13 +98,90 @@ pub fn main<A: Command>(
     }
     kubectl_flux_model::snapshot::leave_to_exit();
     run(plugin, || {
-        let args = A::parse();
+        let mut cmd = command::<A>(argv.first().map(String::as_str).unwrap_or_default());
+        let args = A::from_arg_matches_mut(&mut cmd.clone().get_matches())
+            .map_err(|e| e.format(&mut cmd))
+            .unwrap_or_else(|e| e.exit());
         if let Some(shell) = args.common().completion {
-            return print_completion(shell, A::command());
+            return print_completion(shell, cmd);
         }
         let resolved = args.common().resolve(formats)?;
         run_plugin(args, resolved)
     })
+}
+
+/// A plugin's clap command as the user started it: `--version` names the version, the commit
+/// and the target (`kubectl-flux_lineage 0.1.0 (commit abc1234, x86_64-unknown-linux-gnu)`;
+/// commit `unknown` when built from sources without git), and when the program runs as
+/// `flux-<name>` (a Flux CLI plugin: `flux lineage` executes `$FLUXCD_PLUGINS/flux-lineage`),
+/// help, usage and errors name `flux <name>` instead of `kubectl flux-<name>`.
+pub fn command<A: Command>(argv0: &str) -> clap::Command {
+    named(A::command(), argv0)
+}
+
+/// [`command`] for any clap command (flux-mcp's has none of the shared flags).
+pub fn named(cmd: clap::Command, argv0: &str) -> clap::Command {
+    let version = format!(
+        "{} (commit {}, {})",
+        cmd.get_version().unwrap_or_default(),
+        env!("KUBECTL_FLUX_COMMIT"),
+        env!("KUBECTL_FLUX_TARGET")
+    );
+    let cmd = cmd.version(version);
+    match flux_command_name(argv0) {
+        Some(typed) => renamed(cmd, &typed),
+        None => cmd,
+    }
+}
+
+/// `flux <name>` when the program file is `flux-<name>` (`flux-<name>.exe` on Windows): how the
+/// Flux CLI runs a plugin (flux2 internal/plugin: discovery of `flux-*` executables, then
+/// exec of that path). Any other name is kubectl's (`kubectl-flux_<name>`).
+pub fn flux_command_name(argv0: &str) -> Option<String> {
+    let file = argv0.rsplit(['/', '\\']).next()?;
+    let file = file.strip_suffix(".exe").or_else(|| file.strip_suffix(".EXE")).unwrap_or(file);
+    let name = file.strip_prefix("flux-").filter(|n| !n.is_empty())?;
+    Some(format!("flux {name}"))
+}
+
+/// The command with `kubectl flux-<name>` replaced by `typed` in its usage and every help text.
+fn renamed(cmd: clap::Command, typed: &str) -> clap::Command {
+    let Some(kubectl) = cmd.get_bin_name().map(str::to_string) else {
+        return cmd.bin_name(typed);
+    };
+    let swap = |s: &StyledStr| StyledStr::from(s.to_string().replace(&kubectl, typed));
+    rewrite(cmd, &swap).bin_name(typed)
+}
+
+fn rewrite(mut cmd: clap::Command, swap: &dyn Fn(&StyledStr) -> StyledStr) -> clap::Command {
+    if let Some(t) = cmd.get_about().map(swap) {
+        cmd = cmd.about(t);
+    }
+    if let Some(t) = cmd.get_long_about().map(swap) {
+        cmd = cmd.long_about(t);
+    }
+    if let Some(t) = cmd.get_before_help().map(swap) {
+        cmd = cmd.before_help(t);
+    }
+    if let Some(t) = cmd.get_before_long_help().map(swap) {
+        cmd = cmd.before_long_help(t);
+    }
+    if let Some(t) = cmd.get_after_help().map(swap) {
+        cmd = cmd.after_help(t);
+    }
+    if let Some(t) = cmd.get_after_long_help().map(swap) {
+        cmd = cmd.after_long_help(t);
+    }
+    cmd.mut_args(|mut a| {
+        if let Some(t) = a.get_help().map(swap) {
+            a = a.help(t);
+        }
+        if let Some(t) = a.get_long_help().map(swap) {
+            a = a.long_help(t);
+        }
+        a
+    })
+    .mut_subcommands(|sc| rewrite(sc, swap))
 }
 
 /// Completion candidates for the last word of `args`, and the Cobra directive.
