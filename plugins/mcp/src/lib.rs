@@ -44,11 +44,15 @@ pub fn run(args: Args) -> Result<u8> {
             }
             None => {
                 use rmcp::ServiceExt;
-                let running = server
-                    .serve(rmcp::transport::stdio())
-                    .await
-                    .map_err(|e| Error::Output(std::io::Error::other(e.to_string())))?;
-                let _ = running.waiting().await;
+                use rmcp::service::ServerInitializeError;
+                match server.serve(rmcp::transport::stdio()).await {
+                    Ok(running) => {
+                        let _ = running.waiting().await;
+                    }
+                    // The client went away before it began (stdin closed): no session, no error.
+                    Err(ServerInitializeError::ConnectionClosed(_)) => {}
+                    Err(e) => return Err(Error::usage(format!("stdin: not an MCP client: {e}"))),
+                }
             }
         }
         Ok(0)

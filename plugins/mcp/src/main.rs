@@ -1,6 +1,6 @@
 //! `kubectl flux-mcp`: the suite's answers as MCP tools.
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use kubectl_flux_mcp::{Args, run};
 use std::process::ExitCode;
 
@@ -19,9 +19,14 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     kubectl_flux_cli::run::run("flux-mcp", || {
-        let args = Args::parse();
+        // --version names the commit; run as flux-mcp (a Flux CLI plugin), help says `flux mcp`.
+        let mut cmd =
+            kubectl_flux_cli::run::named(Args::command(), argv.first().map(String::as_str).unwrap_or_default());
+        let args = Args::from_arg_matches_mut(&mut cmd.clone().get_matches())
+            .map_err(|e| e.format(&mut cmd))
+            .unwrap_or_else(|e| e.exit());
         if let Some(shell) = args.completion {
-            return kubectl_flux_cli::print_completion(shell, Args::command());
+            return kubectl_flux_cli::print_completion(shell, cmd);
         }
         run(args)
     })
