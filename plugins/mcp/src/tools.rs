@@ -18,7 +18,7 @@ pub enum Plugin {
     Ratelimit,
     /// `kubectl flux-controllers`.
     Controllers,
-    /// `kubectl flux-reset` (its `plan` only).
+    /// `kubectl flux-reset`: its `plan`, and its `run` when the server allows writes.
     Reset,
 }
 
