@@ -36,10 +36,7 @@ pub fn run(args: Args, resolved: Resolved) -> kubectl_flux_model::Result<u8> {
 /// `plan` (it changes nothing): every API call a reset of what the command line names would
 /// make, printed with every printer.
 pub fn print_plan(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> kubectl_flux_model::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(kubectl_flux_model::Error::Output)?;
+    let runtime = runtime()?;
     Ok(command::plan(args, resolved, &runtime, printers)?)
 }
 
@@ -53,10 +50,7 @@ pub fn reset_confirmed(
     context: &str,
     printers: &mut [Printer],
 ) -> kubectl_flux_model::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(kubectl_flux_model::Error::Output)?;
+    let runtime = runtime()?;
     let scope = command::scope(args, resolved)?;
     let mut log = Log { keep_report: true, ..Log::default() };
     let code = runtime.block_on(command::run(args, resolved, scope, Confirmation::Typed(context.into()), &mut log))?;
@@ -69,6 +63,11 @@ pub fn reset_confirmed(
     Ok(code)
 }
 
+/// The one-threaded runtime a command's API calls run on.
+fn runtime() -> kubectl_flux_model::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(kubectl_flux_model::Error::Output)
+}
+
 fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
     let command = args.command.clone().unwrap_or(Command::Plan);
     if matches!(resolved.origin, Origin::One(Source::Files(_))) && command != Command::Plan {
@@ -76,10 +75,7 @@ fn dispatch(args: &Args, resolved: &Resolved) -> Result<u8> {
             "-f reads a snapshot: only `plan` works offline; `run`, `resume`, `restore` and `verify` need a cluster (restore --from BACKUP takes the backup)".into(),
         ));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ResetError::Shared(kubectl_flux_model::Error::Output(e)))?;
+    let runtime = runtime()?;
     let mut log = Log { print: resolved.output.format == Format::Table, ..Log::default() };
     match command {
         Command::Plan => kubectl_flux_cli::to_stdout(&resolved.output, |printers| {

@@ -22,7 +22,7 @@ impl Log {
         if self.print {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{step:<10} {text}");
+            let _ = write_line(&mut out, step, &text);
             let _ = out.flush();
         }
         self.lines.push((step.to_string(), text));
@@ -30,9 +30,11 @@ impl Log {
 
     /// Writes every line said so far, as `-o table` prints them while they come.
     pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        for (step, text) in &self.lines {
-            writeln!(out, "{step:<10} {text}")?;
-        }
-        Ok(())
+        self.lines.iter().try_for_each(|(step, text)| write_line(out, step, text))
     }
+}
+
+/// One line of the log: the step, padded, then what it did.
+fn write_line(out: &mut dyn std::io::Write, step: &str, text: &str) -> std::io::Result<()> {
+    writeln!(out, "{step:<10} {text}")
 }

@@ -9,7 +9,7 @@ use kubectl_flux_output::table::Table;
 use kubectl_flux_source::live::collection_path;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
@@ -347,9 +347,13 @@ impl Plan {
 
     /// The objects table.
     pub fn objects_table(&self) -> Table {
+        self.table_judged(&crate::worth::judge(&self.targets))
+    }
+
+    /// The objects table, each Ready as `worth` judged it.
+    fn table_judged(&self, worth: &HashMap<ObjectRef, Worth>) -> Table {
         let mut t = Table::new(&["OBJECT", "READY", "SUSPENDED", "GUARDS"]);
         let storage = helm_storage(&self.targets);
-        let worth = crate::worth::judge(&self.targets);
         for target in &self.targets {
             let ready = match worth.get(&target.id) {
                 Some(Worth::Sound) => "True".to_string(),
@@ -394,8 +398,8 @@ impl Plan {
         writeln!(out, "Backup and journal: {}/", self.dir)?;
         writeln!(out)?;
         if !self.targets.is_empty() {
-            self.objects_table().write(out, false, headers)?;
             let worth = crate::worth::judge(&self.targets);
+            self.table_judged(&worth).write(out, false, headers)?;
             for target in &self.targets {
                 if let Some(Worth::Stale(why)) = worth.get(&target.id) {
                     writeln!(out, "{}: Ready is stale: {why}; after the reset it is judged afresh", target.id)?;
