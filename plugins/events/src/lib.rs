@@ -34,8 +34,17 @@ pub fn run(args: Args, resolved: Resolved) -> Result<u8> {
 pub fn answer(args: &Args, resolved: &Resolved, printers: &mut [Printer]) -> Result<u8> {
     let filters = filters_of(args)?;
     let answers = fleet::answers(&resolved.origin, |source| gather::timeline(source, args, resolved, &filters))?;
+    // A fleet's timelines are merged once, whatever the number of printers.
+    let merged;
+    let (shown, clusters) = match &answers {
+        fleet::Answers::One(timeline) => (timeline, None),
+        fleet::Answers::Fleet(outcomes) => {
+            merged = gather::merge_fleet(outcomes);
+            (&merged, Some(outcomes.as_slice()))
+        }
+    };
     for p in printers {
-        render::write(p.out, &answers, &p.output, resolved.now)?;
+        render::write(p.out, shown, clusters, &p.output, resolved.now)?;
     }
     Ok(0)
 }

@@ -3,11 +3,11 @@
 //! and the merged one).
 
 use crate::classify::Class;
-use crate::gather::{Timeline, merge_fleet};
+use crate::gather::Timeline;
 use crate::stuck;
 use crate::timeline::Entry;
 use chrono::{DateTime, Utc};
-use kubectl_flux_cli::fleet::{self, Answers};
+use kubectl_flux_cli::fleet;
 use kubectl_flux_model::error::{Error, Result};
 use kubectl_flux_model::state::State;
 use kubectl_flux_model::time;
@@ -24,20 +24,19 @@ pub const FORMATS: &[Format] = &[Format::Table, Format::Wide, Format::Json, Form
 /// Objects shown in the "noisiest" summary.
 const NOISIEST: usize = 5;
 
-/// Prints the timeline (one cluster's, or the fleet's merged by time) and its notes.
-pub fn write(out: &mut dyn Write, answers: &Answers<Timeline>, output: &Output, now: DateTime<Utc>) -> Result<()> {
-    let merged;
-    let (doc, (entries, stuck, notes)) = match answers {
-        Answers::One(timeline) => (None, timeline),
-        Answers::Fleet(outcomes) => {
-            // json/yaml: each cluster's own timeline, and the merged one.
-            let doc = output
-                .is_document()
-                .then(|| fleet::document("EventTimeline", outcomes, |(e, s, n)| to_json(e, s, n), vec![]));
-            merged = merge_fleet(outcomes);
-            (doc, &merged)
-        }
-    };
+/// Prints `shown` (one cluster's timeline, or the fleet's merged by time: [`crate::gather::merge_fleet`]) and
+/// its notes; a fleet's json/yaml document also holds each cluster's own timeline (`clusters`).
+pub fn write(
+    out: &mut dyn Write,
+    shown: &Timeline,
+    clusters: Option<&[fleet::Outcome<Timeline>]>,
+    output: &Output,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (entries, stuck, notes) = shown;
+    let doc = clusters
+        .filter(|_| output.is_document())
+        .map(|outcomes| fleet::document("EventTimeline", outcomes, |(e, s, n)| to_json(e, s, n), vec![]));
     match output.format {
         Format::Table | Format::Wide => {
             write_table(out, entries, stuck, now, output.palette, output.format == Format::Wide, output.headers)?
