@@ -32,6 +32,10 @@ Examples:
   # On another address, clients must send `Authorization: Bearer <token>`.
   KUBECTL_FLUX_MCP_TOKEN=$(cat token) kubectl flux-mcp --listen 0.0.0.0:8808
 
+  # Keep what the tools read in memory, current through watches: repeated questions answer
+  # without listing again.
+  kubectl flux-mcp --context prod-eu --watch-cache
+
   # Also offer reset_run, which changes the cluster (each call names the context it confirms).
   kubectl flux-mcp --context staging --allow-write
 
@@ -69,6 +73,10 @@ pub struct Args {
     /// controllers_health on snapshot files.
     #[arg(long = "metrics-file", value_name = "FILE|DIR")]
     pub metrics_files: Vec<PathBuf>,
+    /// Keep the lists tools read current with watches, so a repeated question is answered
+    /// from memory; each result says how fresh its lists were.
+    #[arg(long, conflicts_with_all = ["filenames", "cluster_from_dir"])]
+    pub watch_cache: bool,
     /// How long one API request may take, retries included (Go duration).
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub request_timeout: String,

@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<u8> {
     kubectl_flux_model::snapshot::free_in_background();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Output)?;
     let listen = args.listen;
-    let server = Server::new(args);
+    let server = Server::new(args)?;
     let served = runtime.block_on(async move {
         match listen {
             Some(addr) => {

@@ -4,6 +4,7 @@
 use crate::args::Args;
 use crate::schema;
 use crate::tools::{self, Refusal};
+use kubectl_flux_source::WatchCache;
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, Content, ErrorData, Implementation, ListToolsResult, PaginatedRequestParams,
@@ -23,6 +24,8 @@ pub struct Server {
 struct Inner {
     args: Args,
     tools: Vec<Tool>,
+    /// `--watch-cache`: the lists every call reads, kept current by watches.
+    cache: Option<WatchCache>,
 }
 
 /// How often a running call reports progress to a client that asked for it.
@@ -30,7 +33,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 impl Server {
     /// A server for the flags it was started with.
-    pub fn new(args: Args) -> Self {
+    pub fn new(args: Args) -> kubectl_flux_model::Result<Self> {
+        let cache = if args.watch_cache { Some(WatchCache::new()?) } else { None };
         let tools = tools::TOOLS
             .iter()
             .filter(|t| args.allow_write || !t.writes)
@@ -47,7 +51,7 @@ impl Server {
                 )
             })
             .collect();
-        Server { inner: Arc::new(Inner { args, tools }) }
+        Ok(Server { inner: Arc::new(Inner { args, tools, cache }) })
     }
 
     /// The tools this server lists.
@@ -80,7 +84,8 @@ impl Server {
             }
             _ => None,
         };
-        let mut work = tokio::task::spawn_blocking(move || tools::call(tool, &argv, confirmed.as_deref()));
+        let cache = self.inner.cache.as_ref().map(WatchCache::for_call);
+        let mut work = tokio::task::spawn_blocking(move || tools::call(tool, &argv, confirmed.as_deref(), cache));
         let progress = context.meta.get_progress_token();
         let mut ticks = tokio::time::interval(PROGRESS_EVERY);
         ticks.tick().await;
@@ -107,7 +112,10 @@ impl Server {
         Ok(match joined {
             Ok(Ok(reply)) => {
                 let json = serde_json::to_string(&reply.document).unwrap_or_default();
-                let mut result = CallToolResult::success(vec![Content::text(reply.text), Content::text(json)]);
+                let mut content = vec![Content::text(reply.text), Content::text(json)];
+                // How current a cached answer is, beside the document (which stays the CLI's).
+                content.extend(reply.freshness.map(Content::text));
+                let mut result = CallToolResult::success(content);
                 result.structured_content = Some(reply.document);
                 result
             }

@@ -4,6 +4,7 @@
 use kubectl_flux_cli::{Command, Resolved};
 use kubectl_flux_model::error::Error;
 use kubectl_flux_output::{Format, Output, Printer};
+use kubectl_flux_source::WatchCache;
 
 /// The plugin behind a tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +225,8 @@ pub struct Reply {
     pub document: serde_json::Value,
     /// The default output (tree or table), without colour.
     pub text: String,
+    /// With a watch cache: how current the lists that answered were.
+    pub freshness: Option<String>,
 }
 
 /// Why a call has no answer.
@@ -236,53 +239,80 @@ pub enum Refusal {
 }
 
 /// Runs the plugin of `tool` on `argv` (its program name first); a writing tool's call also
-/// gives the name it was confirmed with.
-pub fn call(tool: &Tool, argv: &[String], confirmed: Option<&str>) -> Result<Reply, Refusal> {
+/// gives the name it was confirmed with. With a watch cache, the plugin's cluster reads are
+/// answered from it (a reset's own reads and writes still go to the cluster).
+pub fn call(
+    tool: &Tool,
+    argv: &[String],
+    confirmed: Option<&str>,
+    cache: Option<WatchCache>,
+) -> Result<Reply, Refusal> {
+    let call = Call { argv, cache };
     if tool.writes {
         let context =
             confirmed.ok_or_else(|| Refusal::Usage(format!("{}: the argument '{CONFIRM}' is required", tool.name)))?;
-        return answer_with(argv, kubectl_flux_reset::FORMATS, "flux-reset", |args, resolved, printers| {
+        return call.answer(kubectl_flux_reset::FORMATS, "flux-reset", |args, resolved, printers| {
             kubectl_flux_reset::reset_confirmed(args, resolved, context, printers)
         });
     }
     match tool.plugin {
-        Plugin::Lineage => {
-            answer_with(argv, kubectl_flux_lineage::FORMATS, "flux-lineage", kubectl_flux_lineage::answer)
-        }
-        Plugin::Events => answer_with(argv, kubectl_flux_events::FORMATS, "flux-events", kubectl_flux_events::answer),
-        Plugin::Tenants => {
-            answer_with(argv, kubectl_flux_tenants::FORMATS, "flux-tenants", kubectl_flux_tenants::answer)
-        }
+        Plugin::Lineage => call.answer(kubectl_flux_lineage::FORMATS, "flux-lineage", kubectl_flux_lineage::answer),
+        Plugin::Events => call.answer(kubectl_flux_events::FORMATS, "flux-events", kubectl_flux_events::answer),
+        Plugin::Tenants => call.answer(kubectl_flux_tenants::FORMATS, "flux-tenants", kubectl_flux_tenants::answer),
         Plugin::Ratelimit => {
-            answer_with(argv, kubectl_flux_ratelimit::FORMATS, "flux-ratelimit", kubectl_flux_ratelimit::answer)
+            call.answer(kubectl_flux_ratelimit::FORMATS, "flux-ratelimit", kubectl_flux_ratelimit::answer)
         }
         Plugin::Controllers => {
-            answer_with(argv, kubectl_flux_controllers::FORMATS, "flux-controllers", kubectl_flux_controllers::answer)
+            call.answer(kubectl_flux_controllers::FORMATS, "flux-controllers", kubectl_flux_controllers::answer)
         }
-        Plugin::Reset => answer_with(argv, kubectl_flux_reset::FORMATS, "flux-reset", kubectl_flux_reset::print_plan),
+        Plugin::Reset => call.answer(kubectl_flux_reset::FORMATS, "flux-reset", kubectl_flux_reset::print_plan),
     }
 }
 
-/// Parses `argv` as the plugin's command line, resolves it as the binary would, and prints the
-/// one answer twice: as the JSON document and as the default text.
-fn answer_with<A: Command>(
-    argv: &[String],
+/// One call's command line, and the watch cache its reads go through.
+struct Call<'a> {
+    argv: &'a [String],
+    cache: Option<WatchCache>,
+}
+
+impl Call<'_> {
+    /// Parses the command line as the plugin's, resolves it as the binary would, and prints the
+    /// one answer twice: as the JSON document and as the default text.
+    fn answer<A: Command>(
+        self,
+        formats: &[Format],
+        plugin: &str,
+        answer: impl FnOnce(&A, &Resolved, &mut [Printer]) -> kubectl_flux_model::Result<u8>,
+    ) -> Result<Reply, Refusal> {
+        let args = A::try_parse_from(self.argv).map_err(|e| Refusal::Usage(clap_message(&e)))?;
+        let mut resolved = args.common().resolve(formats).map_err(|e| refusal(plugin, e))?;
+        if let Some(cache) = &self.cache {
+            resolved.read_through(cache);
+        }
+        let mut reply = print_twice(&args, &resolved, formats, plugin, answer)?;
+        reply.freshness = self.cache.as_ref().and_then(WatchCache::freshness);
+        Ok(reply)
+    }
+}
+
+/// The one answer printed as the JSON document and as the default text.
+fn print_twice<A: Command>(
+    args: &A,
+    resolved: &Resolved,
     formats: &[Format],
     plugin: &str,
     answer: impl FnOnce(&A, &Resolved, &mut [Printer]) -> kubectl_flux_model::Result<u8>,
 ) -> Result<Reply, Refusal> {
-    let args = A::try_parse_from(argv).map_err(|e| Refusal::Usage(clap_message(&e)))?;
-    let resolved = args.common().resolve(formats).map_err(|e| refusal(plugin, e))?;
     let (mut json, mut text) = (Vec::new(), Vec::new());
     let mut printers = [
         Printer { output: resolved.output.clone(), out: &mut json },
         Printer { output: Output { inline_notes: true, ..Output::plain(formats[0]) }, out: &mut text },
     ];
     // Exit code 3 (findings at --fail-on) is an answer too; the document holds the findings.
-    answer(&args, &resolved, &mut printers).map_err(|e| refusal(plugin, e))?;
+    answer(args, resolved, &mut printers).map_err(|e| refusal(plugin, e))?;
     let document = serde_json::from_slice(&json)
         .map_err(|e| Refusal::Failed(format!("{plugin}: its JSON document does not parse: {e}")))?;
-    Ok(Reply { document, text: String::from_utf8_lossy(&text).into_owned() })
+    Ok(Reply { document, text: String::from_utf8_lossy(&text).into_owned(), freshness: None })
 }
 
 fn refusal(plugin: &str, e: Error) -> Refusal {

@@ -3,43 +3,10 @@
 
 mod common;
 
-use common::{assert_same_as_cli, bin, drive, result};
+use common::{assert_same_as_cli, bin, drive, result, serve};
 use kubectl_flux_testkit::{example, run_with};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-
-/// A server on a free port of 127.0.0.1, stopped when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(flags: &[&str], env: &[(&str, &str)]) -> Served {
-    let mut cmd = Command::new(bin());
-    cmd.args(["--listen", "127.0.0.1:0"]).args(flags).env("KUBECTL_FLUX_NOW", kubectl_flux_testkit::NOW);
-    cmd.env_remove("KUBECTL_FLUX_MCP_TOKEN");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    // Its first line names the address it bound.
-    let mut line = String::new();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    stderr.read_line(&mut line).unwrap();
-    // The rest of stderr is read on, so a line the server writes there never meets a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let url = line.trim().strip_prefix("kubectl-flux mcp: serving ").unwrap_or_else(|| panic!("{line:?}")).to_string();
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"), "{url}");
-    Served { child, url }
-}
+use std::io::{Read, Write};
 
 /// The status code of an `initialize` POST with these extra headers.
 fn status_of_post(url: &str, headers: &[&str]) -> u16 {

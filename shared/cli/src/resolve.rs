@@ -8,7 +8,7 @@ use kubectl_flux_model::error::{Error, Result};
 use kubectl_flux_model::selector::Selector;
 use kubectl_flux_output::color::Palette;
 use kubectl_flux_output::{Format, Output};
-use kubectl_flux_source::{Connection, Namespaces, Source};
+use kubectl_flux_source::{Connection, Namespaces, Source, WatchCache};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +25,22 @@ pub struct Resolved {
     pub now: DateTime<Utc>,
     /// `--request-timeout`: how long one request may take (to a cluster, or to GitHub).
     pub request_timeout: Duration,
+}
+
+impl Resolved {
+    /// Answers every cluster read of this resolution from `cache`'s watch-backed lists (a
+    /// server that answers many questions: `kubectl flux-mcp --watch-cache`); files stay files.
+    pub fn read_through(&mut self, cache: &WatchCache) {
+        let sources: Vec<&mut Source> = match &mut self.origin {
+            Origin::One(source) => vec![source],
+            Origin::Fleet(fleet) => fleet.members.iter_mut().map(|m| &mut m.source).collect(),
+        };
+        for source in sources {
+            if let Source::Cluster(connection) = source {
+                connection.watch_cache = Some(cache.clone());
+            }
+        }
+    }
 }
 
 /// Where the objects come from: one source, or a fleet of them.
@@ -217,6 +233,7 @@ impl CommonFlags {
             as_user: c.as_user.clone(),
             as_groups: c.as_groups.clone(),
             request_timeout: c.request_timeout,
+            watch_cache: None,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod offline;
 pub mod progress;
 
 pub use filter::Filter;
-pub use live::{Connection, Namespaces};
+pub use live::{Connection, Namespaces, WatchCache};
 
 use kubectl_flux_model::kinds::KindInfo;
 use kubectl_flux_model::{Result, Snapshot};
@@ -206,7 +206,10 @@ fn read_live(
     next: impl FnMut(&Snapshot) -> Vec<Want>,
 ) -> Result<Snapshot> {
     let spinner = progress::spinner(&format!("listing {} kinds", first.len()));
-    let result = live::read_rounds(connection, namespaces, first, next);
+    let result = match &connection.watch_cache {
+        Some(cache) => cache.read_rounds(connection, namespaces, first, next),
+        None => live::read_rounds(connection, namespaces, first, next),
+    };
     spinner.finish_and_clear();
     result
 }

@@ -5,8 +5,9 @@
 
 use kubectl_flux_testkit::{NOW, Run, root, run_with};
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 /// The official Python MCP SDK, from PyPI.
@@ -104,4 +105,38 @@ pub fn assert_same_as_cli(result: &Value, plugin_name: &str, args: &[&str]) {
 /// The result of the call at `index`.
 pub fn result(report: &Value, index: usize) -> &Value {
     &report["results"][index]
+}
+
+/// A server on a free port of 127.0.0.1, stopped when dropped.
+pub struct Served {
+    child: Child,
+    /// Where it serves (`http://127.0.0.1:PORT/mcp`).
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server over streamable HTTP with these flags.
+pub fn serve(flags: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut cmd = Command::new(bin());
+    cmd.args(["--listen", "127.0.0.1:0"]).args(flags).env("KUBECTL_FLUX_NOW", kubectl_flux_testkit::NOW);
+    cmd.env_remove("KUBECTL_FLUX_MCP_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Its first line names the address it bound.
+    let mut line = String::new();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    stderr.read_line(&mut line).unwrap();
+    // The rest of stderr is read on, so a line the server writes there never meets a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let url = line.trim().strip_prefix("kubectl-flux mcp: serving ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"), "{url}");
+    Served { child, url }
 }

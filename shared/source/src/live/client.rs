@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Why one request did not succeed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Failure {
     /// 429, 5xx, or a connection problem: try again (after the server's Retry-After if given).
     Transient { message: String, after: Option<Duration> },

@@ -32,6 +32,10 @@ pub struct Connection {
     pub as_groups: Vec<String>,
     /// `--request-timeout`: how long one request may take, its retries included.
     pub request_timeout: Duration,
+    /// Lists kept current by watches, set by a server that answers many questions about the
+    /// same clusters (`kubectl flux-mcp --watch-cache`): reads are answered from it. Not a
+    /// setting of the connection itself, so two connections differing only here are the same.
+    pub watch_cache: Option<super::WatchCache>,
 }
 
 impl Default for Connection {
@@ -48,6 +52,7 @@ impl Default for Connection {
             as_user: None,
             as_groups: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            watch_cache: None,
         }
     }
 }

@@ -84,55 +84,19 @@ impl Cluster {
             }
         }
         for (want, version, result) in futures::future::join_all(jobs).await {
-            let k = want.kind;
-            let group = if k.group.is_empty() { "core" } else { k.group };
-            let call = match &want.namespace {
-                Some(ns) => format!("list {group}/{version} {} in {ns}", k.plural),
-                None => format!("list {group}/{version} {}", k.plural),
-            };
-            match result {
-                Ok(items) => {
-                    // Only a list that returned its kind whole (or whole in one namespace) makes an
-                    // absent object of that kind a missing one.
-                    let whole = want.is_complete();
-                    if whole {
-                        snapshot.mark_listed(k.group, k.kind);
-                    } else if let Some(ns) = want.namespace.as_deref().filter(|_| want.in_namespace_whole()) {
-                        snapshot.mark_listed_in(k.group, k.kind, ns);
-                    }
-                    for item in items {
-                        match item {
-                            Parsed::Object(object) | Parsed::Partial(object, _) if whole => snapshot.insert(object),
-                            Parsed::Object(object) | Parsed::Partial(object, _) => snapshot.insert_unlisted(object),
-                            Parsed::Event(event) => snapshot.insert_event(event),
-                            Parsed::Skipped(_) => {}
-                            Parsed::Other(_) => {
-                                return Err(Error::Api { call, message: "an item is not a Kubernetes object".into() });
-                            }
-                        }
-                    }
-                }
-                Err(Failure::NotFound(_)) => note(snapshot, not_served(k)),
-                Err(Failure::Forbidden(message)) => {
-                    let place = want.namespace.as_deref().map(|ns| format!(" in {ns}")).unwrap_or_default();
-                    note(
-                        snapshot,
-                        format!("forbidden to {call} ({message}); the answer lacks every {} object{place}", k.kind),
-                    )
-                }
-                Err(failure) => return Err(failure.into_error(&call)),
-            }
+            apply(snapshot, want, &version, result.map(|(items, _)| items))?;
         }
         Ok(())
     }
 
-    /// Lists one kind completely (every page the server sends).
+    /// Lists one kind completely (every page the server sends): its items, and the
+    /// resourceVersion of the list (what a watch continues from).
     pub(crate) async fn list(
         &self,
         want: &Want,
         version: &str,
         namespace: Option<&str>,
-    ) -> Result<Vec<Parsed>, Failure> {
+    ) -> Result<(Vec<Parsed>, String), Failure> {
         let k = want.kind;
         let namespace = want.namespace.as_deref().or(namespace).filter(|_| k.namespaced);
         let api_version = if k.group.is_empty() { version.to_string() } else { format!("{}/{version}", k.group) };
@@ -153,10 +117,56 @@ impl Cluster {
             }
             token = page.token.filter(|t| !t.is_empty()).map(Cow::into_owned);
             if token.is_none() {
-                return Ok(items);
+                return Ok((items, page.version.map(Cow::into_owned).unwrap_or_default()));
             }
         }
     }
+}
+
+/// Adds one list's answer to `snapshot` as the read it belongs to says: a list that returned its
+/// kind whole (or whole in one namespace) makes an absent object of that kind a missing one; a
+/// kind not served or not permitted becomes a note; any other failure ends the read. Lists sent
+/// now and lists kept by a watch cache ([`super::cache`]) are added alike.
+pub(crate) fn apply(
+    snapshot: &mut Snapshot,
+    want: &Want,
+    version: &str,
+    result: Result<Vec<Parsed>, Failure>,
+) -> Result<()> {
+    let k = want.kind;
+    let group = if k.group.is_empty() { "core" } else { k.group };
+    let call = match &want.namespace {
+        Some(ns) => format!("list {group}/{version} {} in {ns}", k.plural),
+        None => format!("list {group}/{version} {}", k.plural),
+    };
+    match result {
+        Ok(items) => {
+            let whole = want.is_complete();
+            if whole {
+                snapshot.mark_listed(k.group, k.kind);
+            } else if let Some(ns) = want.namespace.as_deref().filter(|_| want.in_namespace_whole()) {
+                snapshot.mark_listed_in(k.group, k.kind, ns);
+            }
+            for item in items {
+                match item {
+                    Parsed::Object(object) | Parsed::Partial(object, _) if whole => snapshot.insert(object),
+                    Parsed::Object(object) | Parsed::Partial(object, _) => snapshot.insert_unlisted(object),
+                    Parsed::Event(event) => snapshot.insert_event(event),
+                    Parsed::Skipped(_) => {}
+                    Parsed::Other(_) => {
+                        return Err(Error::Api { call, message: "an item is not a Kubernetes object".into() });
+                    }
+                }
+            }
+        }
+        Err(Failure::NotFound(_)) => note(snapshot, not_served(k)),
+        Err(Failure::Forbidden(message)) => {
+            let place = want.namespace.as_deref().map(|ns| format!(" in {ns}")).unwrap_or_default();
+            note(snapshot, format!("forbidden to {call} ({message}); the answer lacks every {} object{place}", k.kind))
+        }
+        Err(failure) => return Err(failure.into_error(&call)),
+    }
+    Ok(())
 }
 
 /// The URL of one list of the live source: the whole kind in one request, without `limit`.
@@ -169,19 +179,24 @@ impl Cluster {
 /// cluster-wide Events list reads every Event from etcd whatever its field selector keeps, and
 /// one in a namespace reads that namespace's only.
 pub(crate) fn list_url(path: &str, want: &Want, token: Option<&str>) -> String {
+    let params = kube::api::ListParams {
+        label_selector: want.label_selector.map(str::to_string),
+        field_selector: field_selector(want),
+        continue_token: token.map(str::to_string),
+        ..Default::default()
+    };
+    list_path(path, &params)
+}
+
+/// The field selector of a list or watch: the Events' involved kinds it keeps or leaves out.
+pub(crate) fn field_selector(want: &Want) -> Option<String> {
     let fields: Vec<String> = want
         .involved_kind
         .map(|kind| format!("involvedObject.kind={kind}"))
         .into_iter()
         .chain(want.involved_kind_not.iter().map(|kind| format!("involvedObject.kind!={kind}")))
         .collect();
-    let params = kube::api::ListParams {
-        label_selector: want.label_selector.map(str::to_string),
-        field_selector: (!fields.is_empty()).then(|| fields.join(",")),
-        continue_token: token.map(str::to_string),
-        ..Default::default()
-    };
-    list_path(path, &params)
+    (!fields.is_empty()).then(|| fields.join(","))
 }
 
 /// The path and query of a list as kube-core builds it, without the empty `?` and `&` it
@@ -202,6 +217,7 @@ pub(crate) fn list_path(path: &str, params: &kube::api::ListParams) -> String {
 struct Page<'a> {
     items: Vec<&'a RawValue>,
     token: Option<Cow<'a, str>>,
+    version: Option<Cow<'a, str>>,
 }
 
 impl<'de> serde::Deserialize<'de> for Page<'de> {
@@ -213,11 +229,14 @@ impl<'de> serde::Deserialize<'de> for Page<'de> {
                 f.write_str("a list")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Page<'de>, A::Error> {
-                let mut page = Page { items: Vec::new(), token: None };
+                let mut page = Page { items: Vec::new(), token: None, version: None };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
                         "items" => page.items = map.next_value::<Option<Vec<&'de RawValue>>>()?.unwrap_or_default(),
-                        "metadata" => [page.token] = texts(map.next_value_seed(Pick(["continue"]))?),
+                        "metadata" => {
+                            [page.token, page.version] =
+                                texts(map.next_value_seed(Pick(["continue", "resourceVersion"]))?)
+                        }
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -231,12 +250,12 @@ impl<'de> serde::Deserialize<'de> for Page<'de> {
 }
 
 /// The note for a kind the cluster does not serve.
-fn not_served(k: &kubectl_flux_model::kinds::KindInfo) -> String {
+pub(crate) fn not_served(k: &kubectl_flux_model::kinds::KindInfo) -> String {
     format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group)
 }
 
 /// Adds a note once: a kind listed in several namespaces, or in several rounds, is noted once.
-fn note(snapshot: &mut Snapshot, text: String) {
+pub(crate) fn note(snapshot: &mut Snapshot, text: String) {
     if !snapshot.notes.contains(&text) {
         snapshot.notes.push(text);
     }

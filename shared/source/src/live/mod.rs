@@ -2,8 +2,10 @@
 //! kubectl does ([`connection`]), one request retried as the server asks ([`client`]), what the
 //! cluster serves ([`discovery`]), lists into a snapshot in rounds ([`list`]), the controllers'
 //! logs ([`logs`]) and Prometheus endpoints through the pod proxy ([`proxy`]), watches
-//! ([`watch`]) and the reset's writes ([`write`]).
+//! ([`watch`]), the reset's writes ([`write`]), and lists kept current by watches for a server
+//! that answers many questions ([`cache`]).
 
+mod cache;
 mod client;
 mod connection;
 mod discovery;
@@ -13,6 +15,7 @@ mod proxy;
 mod watch;
 mod write;
 
+pub use cache::WatchCache;
 pub use client::connection_message;
 pub use connection::{Cluster, Connection, connect, kubeconfig};
 pub use discovery::{Core, Served, ServedKind, collection_path};
