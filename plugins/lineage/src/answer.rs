@@ -107,7 +107,7 @@ pub fn read(source: &Source, args: &Args, question: &Question) -> Result<Answer>
             if *namespaced == Some(true) {
                 id.namespace = target_namespace(read, namespace).into();
             }
-            let more = reach.more(&graph, &id, *namespaced);
+            let more = reach.more(&graph, read, &id, *namespaced);
             if !more.is_empty() {
                 return more;
             }

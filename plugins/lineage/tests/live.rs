@@ -5,7 +5,7 @@ use devcluster::flux::{Failure, induce};
 use devcluster::proxy::{Fault, FaultKind};
 use kubectl_flux_model::kinds::{CORE_KINDS, FLUX_KINDS, KindInfo};
 use kubectl_flux_testkit::{
-    Requests, assert_live_equals_offline, cluster_with, eventually, flux_cluster, request_delta, requests, run, run_now,
+    assert_live_equals_offline, cluster_with, eventually, flux_cluster, request_delta, requests, run, run_now,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -37,8 +37,9 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
 
     // Requests: one discovery GET of /apis, then one list per kind (and namespace), whatever the
     // number of objects, then Events only in the namespaces of the answer; never a GET per
-    // object. `--why` lists every Flux kind and every cluster-scoped kind in full, the other
-    // kinds only where the target's chains can lead.
+    // object. `--why` lists the Flux kinds (with the Helm storage Secrets) and the other
+    // namespaced kinds only where the target's chains lead, the cluster-scoped kinds in full,
+    // and every Flux kind everywhere only when a missing object's producers must be named.
     // Resources as the audit log names them: `group/plural`, core ones by their plural.
     let resource =
         |k: &KindInfo| if k.group.is_empty() { k.plural.to_string() } else { format!("{}/{}", k.group, k.plural) };
@@ -56,52 +57,61 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
         args.extend(["--kubeconfig", &kubeconfig]);
         let r = run(bin(), &args);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        request_delta(&before, &requests(&cluster))
-    };
-    let expected = |namespaces: &[&str], events: &[&str]| {
-        let mut lists: Vec<Request> = Vec::new();
-        let mut add =
-            |resource: &str, namespace: &str| lists.push(("list".into(), resource.into(), namespace.into(), 1));
-        flux.iter().chain(&kube(false)).for_each(|r| add(r, ""));
-        // The Helm storage Secrets (owner=helm), in full, everywhere.
-        add("secrets", "");
-        for ns in namespaces {
-            kube(true).iter().for_each(|r| add(r, ns));
-        }
-        events.iter().for_each(|ns| add("events", ns));
-        lists.push(("get".into(), "/apis".into(), String::new(), 1));
-        lists.sort();
-        lists
-    };
-    let seen = |delta: Requests| {
-        let mut seen: Vec<Request> =
-            delta.into_iter().map(|((verb, resource, namespace), n)| (verb, resource, namespace, n)).collect();
+        let mut seen: Vec<Request> = request_delta(&before, &requests(&cluster))
+            .into_iter()
+            .map(|((verb, resource, namespace), n)| (verb, resource, namespace, n))
+            .collect();
         seen.sort();
         seen
     };
+    // The lists of an answer: the Flux kinds and Helm storage in `flux_in` ("" for everywhere),
+    // the namespaced Kubernetes kinds in `kube_in` ("" for everywhere), Events in `events`.
+    let expected = |flux_in: &[&str], kube_in: &[&str], events: &[&str]| {
+        let mut lists: std::collections::BTreeMap<(String, String, String), u64> = Default::default();
+        let mut add = |resource: &str, namespace: &str| {
+            *lists.entry(("list".into(), resource.into(), namespace.into())).or_default() += 1
+        };
+        for ns in flux_in {
+            flux.iter().for_each(|r| add(r, ns));
+            add("secrets", ns);
+        }
+        kube(false).iter().for_each(|r| add(r, ""));
+        for ns in kube_in {
+            kube(true).iter().for_each(|r| add(r, ns));
+        }
+        events.iter().for_each(|ns| add("events", ns));
+        add("/apis", "");
+        let mut lists: Vec<Request> = lists.into_iter().map(|((verb, r, ns), n)| (verb, r, ns, n)).collect();
+        for l in &mut lists {
+            if l.1 == "/apis" {
+                l.0 = "get".into();
+            }
+        }
+        lists.sort();
+        lists
+    };
 
+    // A chain with nothing missing is read where it leads and nowhere else, as `flux tree`
+    // would: flux-system first, then the namespaces its inventory applies to (their objects
+    // name their producer with Flux's labels); no Kustomization of any other namespace.
+    let delta = why(&["--why", "ks/apps", "-n", "flux-system"]);
+    let read = ["apps", "flux-system", "ingress-nginx"];
+    assert_eq!(delta, expected(&read, &read, &["flux-system"]));
     // The HelmRelease's chains stay in monitoring and flux-system (its chart's source, the
-    // ConfigMap a Kustomization there produces): the Kubernetes kinds are listed in those two
-    // namespaces only, monitoring (-n) in the first round, flux-system in the second.
+    // ConfigMap a Kustomization there produces); an object its release installed is missing, so
+    // every Flux object is listed to name whoever else would produce it.
     let delta = why(&["--why", "hr/kube-prometheus-stack", "-n", "monitoring"]);
-    assert_eq!(seen(delta), expected(&["flux-system", "monitoring"], &["flux-system", "monitoring"]));
+    assert_eq!(delta, expected(&["monitoring", ""], &["flux-system", "monitoring"], &["flux-system", "monitoring"]));
 
     // A chain through a cluster-scoped object (the missing StorageClass) may involve objects of
-    // any namespace (who else refers to it). The first round reads flux-system, the second the
-    // namespace the Kustomization applies to, where the StatefulSet and its PVC name the
-    // StorageClass: the third lists the Kubernetes kinds once everywhere.
+    // any namespace (who else refers to it, who would produce it). The first round reads
+    // flux-system, the second the namespace the Kustomization applies to (both families of
+    // kinds), where the StatefulSet and its PVC name the StorageClass: the third lists every kind
+    // everywhere. The chain runs
+    // through flux-system and userapp to a StorageClass, whose Events are recorded in default.
     let delta = why(&["--why", "ks/userapp", "-n", "flux-system"]);
-    let mut want = expected(&["flux-system", "userapp", ""], &[]);
-    // Secrets everywhere twice: the Helm storage ones, then every Secret's metadata.
-    want.retain(|(_, r, ns, _)| !(r == "secrets" && ns.is_empty()));
-    want.push(("list".into(), "secrets".into(), String::new(), 2));
-    // The chain runs through flux-system and userapp to a StorageClass, whose Events are
-    // recorded in default.
-    for ns in ["default", "flux-system", "userapp"] {
-        want.push(("list".into(), "events".into(), ns.into(), 1));
-    }
-    want.sort();
-    assert_eq!(seen(delta), want);
+    let read = ["flux-system", "userapp", ""];
+    assert_eq!(delta, expected(&read, &read, &["default", "flux-system", "userapp"]));
     drop(cluster);
 }
 
