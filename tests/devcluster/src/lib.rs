@@ -35,6 +35,11 @@ pub async fn client(kubeconfig: &Path) -> Result<kube::Client> {
 
 /// Loads files into a cluster (see [`load::load`]); a refused object is an error naming it.
 pub fn load_files(kubeconfig: &Path, paths: &[std::path::PathBuf]) -> Result<load::Summary> {
+    load_objects(kubeconfig, load::read_paths(paths)?)
+}
+
+/// Loads objects [`load::read_paths`] read (see [`load::load_objects`]).
+pub fn load_objects(kubeconfig: &Path, objects: Vec<load::Object>) -> Result<load::Summary> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(load::load(kubeconfig, paths))
+    runtime.block_on(load::load_objects(kubeconfig, objects))
 }

@@ -213,11 +213,14 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Load { kubeconfig, paths } => {
             // A malformed file is the input's fault, like a refused object: exit 2.
-            if let Err(e) = devcluster::load::read_paths(&paths) {
-                eprintln!("error: devcluster load: {e:#}");
-                return Ok(2);
-            }
-            let summary = devcluster::load_files(&kubeconfig, &paths)?;
+            let objects = match devcluster::load::read_paths(&paths) {
+                Ok(objects) => objects,
+                Err(e) => {
+                    eprintln!("error: devcluster load: {e:#}");
+                    return Ok(2);
+                }
+            };
+            let summary = devcluster::load_objects(&kubeconfig, objects)?;
             eprintln!("devcluster: applied {} objects, {} statuses", summary.applied, summary.statuses);
             if !summary.errors.is_empty() {
                 for e in &summary.errors {
