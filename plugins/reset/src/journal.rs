@@ -9,17 +9,18 @@ use crate::model::Target;
 use kubectl_flux_source::offline;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The journal's steps, in order. Each is recorded once it is complete and verified.
 pub const STEPS: &[&str] =
     &["started", "backed-up", "suspended", "deleted", "restarted", "recreated", "resumed", "verified"];
 
-/// Environment variable naming a step after which the process kills itself with SIGKILL, right
-/// after the step is persisted: how the tests prove `resume` works after a crash at any step.
-/// Only binaries built with the `crash-hook` feature (the tests' own) honour it.
+/// Environment variable naming a step after which the process kills itself with SIGKILL (aborts,
+/// off unix), right after the step is persisted: how the tests prove `resume` works after a
+/// crash at any step. Only binaries built with the `crash-hook` feature (the tests' own) honour
+/// it.
 #[cfg(feature = "crash-hook")]
 pub const CRASH_ENV: &str = "KUBECTL_FLUX_RESET_CRASH_AFTER";
 
@@ -60,11 +61,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+    let mut f = owner_only(OpenOptions::new().write(true).create(true).truncate(true))
         .open(&tmp)
         .map_err(|e| ResetError::file(&tmp, e))?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| ResetError::file(&tmp, e))?;
@@ -73,8 +70,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Makes a rename or a new file in `dir` durable.
+// cfg(unix): a directory is fsynced through a file descriptor of its own.
+#[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| ResetError::file(dir, e))
+}
+
+/// Nothing to do off unix: Windows opens no directory as a file (std's `File::open` refuses
+/// one), and NTFS journals a rename and a file's creation itself.
+// cfg(not(unix)): see above.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Files only their owner may read or write (0600): a backup may name internal hosts and paths.
+fn owner_only(options: &mut OpenOptions) -> &mut OpenOptions {
+    // cfg(unix): file modes are unix's; on Windows a new file inherits its directory's ACL (a
+    // profile's directories are the user's own).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options
+}
+
+/// A directory only its owner may enter (0700), its missing parents created as `mkdir -p` does.
+fn owner_only_dir() -> DirBuilder {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    // cfg(unix): as in `owner_only`.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
 }
 
 /// Reads a backup (or any snapshot) and keeps the objects a reset covers, in file order.
@@ -95,8 +122,7 @@ impl Journal {
     /// Starts the journal of a new reset in `dir` (created 0700 if missing); refuses a directory
     /// that already holds a journal (that reset is resumed, not restarted).
     pub fn create(dir: &Path) -> Result<Journal> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| ResetError::file(dir, e))?;
+        owner_only_dir().create(dir).map_err(|e| ResetError::file(dir, e))?;
         let path = dir.join(JOURNAL_FILE);
         if path.exists() {
             return Err(ResetError::Usage(format!(
@@ -147,10 +173,7 @@ impl Journal {
         let mut line = serde_json::to_string(&record).map_err(|e| ResetError::file(&self.path, e))?;
         line.push('\n');
         let new = !self.path.exists();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
+        let mut f = owner_only(OpenOptions::new().append(true).create(true))
             .open(&self.path)
             .map_err(|e| ResetError::file(&self.path, e))?;
         f.write_all(line.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| ResetError::file(&self.path, e))?;
@@ -160,7 +183,7 @@ impl Journal {
         self.records.push(record);
         #[cfg(feature = "crash-hook")]
         if std::env::var(CRASH_ENV).is_ok_and(|s| s == step) {
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            crash();
         }
         Ok(())
     }
@@ -181,6 +204,20 @@ impl Journal {
     }
 }
 
+/// Ends the process at once, as a crash would: no destructor, no buffered output flushed.
+// cfg(unix): SIGKILL, the crash the tests expect (exit 137), which nothing can catch.
+#[cfg(all(feature = "crash-hook", unix))]
+fn crash() {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Ends the process at once, as a crash would: no destructor, no buffered output flushed.
+// cfg(not(unix)): no signals to raise; an abort ends the process as abruptly.
+#[cfg(all(feature = "crash-hook", not(unix)))]
+fn crash() {
+    std::process::abort();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +235,11 @@ mod tests {
         let j = Journal::open(dir.path()).unwrap();
         assert_eq!(j.last_step(), "backed-up");
         assert!(Journal::create(dir.path()).is_err());
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        // cfg(unix): file modes are unix's.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 }

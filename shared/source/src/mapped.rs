@@ -4,6 +4,8 @@
 //! Read twice (the Events of an answer come in a second pass), it was the peak. Here the pages
 //! a pass has read are dropped from the mapping every few MiB; when read again (an item parsed
 //! after the delimiting pass), the kernel maps them again from its page cache.
+//! Where there is no madvise (Windows) the file is mapped all the same, and its map stays whole
+//! until reading ends.
 
 use memmap2::{Mmap, MmapOptions};
 use std::cell::Cell;
@@ -89,16 +91,30 @@ impl Pages {
         let from = done.next_multiple_of(page);
         let to = offset / page * page;
         if to > from {
-            // SAFETY: [from, to) lies inside a live read-only private file map (`Pages` are made
-            // only by `Mapped::releasing`, and handed to threads that end before it returns).
-            // Its pages were never written, so the kernel maps them again from the file, with
-            // the same bytes, when they are next read; a thread reading one meanwhile only
-            // faults it in again.
-            unsafe { libc::madvise((self.start + from) as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
+            // [from, to) lies inside a live read-only private file map (`Pages` are made only by
+            // `Mapped::releasing`, and handed to threads that end before it returns).
+            drop_pages(self.start + from, to - from);
         }
         *done = offset;
     }
 }
+
+/// Gives `len` bytes of whole pages at `start`, inside a live read-only private file map, back
+/// to the kernel.
+// cfg(unix): madvise is POSIX; MADV_DONTNEED drops the pages at once on Linux (a hint on macOS).
+#[cfg(unix)]
+fn drop_pages(start: usize, len: usize) {
+    // SAFETY: the caller's range lies inside a live read-only private file map. Its pages were
+    // never written, so the kernel maps them again from the file, with the same bytes, when they
+    // are next read; a thread reading one meanwhile only faults it in again.
+    unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+}
+
+/// Elsewhere (Windows) the map stays whole until it is dropped: its pages are clean and backed
+/// by the file, so the system trims them from the working set under memory pressure anyway.
+// cfg(not(unix)): no madvise; the mapping itself (memmap2) works there as it does on unix.
+#[cfg(not(unix))]
+fn drop_pages(_start: usize, _len: usize) {}
 
 /// Releases what this thread's reading has passed, up to `at`, every [`RELEASE_EVERY`] bytes;
 /// does nothing outside [`Mapped::releasing`].
@@ -131,10 +147,20 @@ pub(super) fn text(bytes: &[u8]) -> Result<&str, usize> {
     Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
 }
 
+/// The system's page size, what [`drop_pages`] releases whole.
+// cfg(unix): sysconf is POSIX.
+#[cfg(unix)]
 fn page_size() -> usize {
     // SAFETY: sysconf reads a constant of the system.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(size).ok().filter(|&s| s.is_power_of_two()).unwrap_or(4096)
+}
+
+/// Elsewhere only the rounding of a range that [`drop_pages`] ignores: Windows' 4 KiB pages.
+// cfg(not(unix)): no sysconf.
+#[cfg(not(unix))]
+fn page_size() -> usize {
+    4096
 }
 
 #[cfg(test)]
@@ -143,6 +169,8 @@ mod tests {
     use std::io::Write;
 
     /// The bytes of the map this process has resident (its `Rss` in `/proc/self/smaps`).
+    // cfg(linux): /proc/self/smaps, and MADV_DONTNEED that drops pages at once, are Linux's.
+    #[cfg(target_os = "linux")]
     fn resident(map: &Mapped) -> usize {
         let start = format!("{:x}-", map.bytes().as_ptr() as usize);
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
@@ -165,6 +193,8 @@ mod tests {
         assert_eq!(text(b""), Ok(""));
     }
 
+    // cfg(linux): it measures what is resident through `resident`.
+    #[cfg(target_os = "linux")]
     #[test]
     fn released_pages_read_back_as_the_file_holds_them() {
         let mut file = tempfile::tempfile().unwrap();
