@@ -266,15 +266,45 @@ pub fn metrics_server_bin_dir() -> Result<PathBuf> {
 pub fn build_metrics_server(verbose: bool) -> Result<PathBuf> {
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    build_missing(metrics_server_bin_dir()?, &["metrics-server"], verbose, |_| {
-        let dir = metrics_server_module_dir();
-        let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
-        let package = go_mod
-            .lines()
-            .find_map(|l| l.strip_prefix("tool "))
-            .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?
-            .trim()
-            .to_string();
-        Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
-    })
+    build_missing(metrics_server_bin_dir()?, &["metrics-server"], verbose, |_| tool_recipe(metrics_server_module_dir()))
+}
+
+/// How to build the one `tool` a wrapper module's go.mod names: `go build <package>` in it.
+fn tool_recipe(dir: PathBuf) -> Result<Recipe> {
+    let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
+    let package = go_mod
+        .lines()
+        .find_map(|l| l.strip_prefix("tool "))
+        .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?
+        .trim()
+        .to_string();
+    Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
+}
+
+/// The wrapper module of actionlint, the GitHub Actions workflow linter (`go build <its tool
+/// package>`).
+pub fn actionlint_module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("go-actionlint")
+}
+
+/// Where actionlint of the current pin lives, keyed like [`metrics_server_bin_dir`] by its
+/// wrapper module and pin.
+pub fn actionlint_bin_dir() -> Result<PathBuf> {
+    let mut hash = Sha256::new();
+    for f in ["go.mod", "go.sum"] {
+        let path = actionlint_module_dir().join(f);
+        hash.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    hash.update(format!("{:?}", crate::versions::load()?.actionlint));
+    let key = format!("{:x}", hash.finalize());
+    Ok(cache_dir().join("bin").join(format!("actionlint-{}", &key[..16])))
+}
+
+/// Builds actionlint if missing (the packaging tests lint `.github/workflows/` with it; no
+/// cluster needs it). Returns the path of the binary.
+pub fn build_actionlint(verbose: bool) -> Result<PathBuf> {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = build_missing(actionlint_bin_dir()?, &["actionlint"], verbose, |_| tool_recipe(actionlint_module_dir()))?;
+    Ok(bin.join("actionlint"))
 }

@@ -18,6 +18,8 @@ pub struct Versions {
     /// metrics-server (`up --metrics-server`).
     #[serde(rename = "metrics-server")]
     pub metrics_server: Pin,
+    /// actionlint, the workflow linter of the packaging tests.
+    pub actionlint: Pin,
 }
 
 /// One pinned component.

@@ -299,6 +299,14 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
         "go-metrics-server/go.mod requires {module} {}",
         pin.version
     );
+    let go_mod = std::fs::read_to_string(build::actionlint_module_dir().join("go.mod")).unwrap();
+    let pin = &v.actionlint;
+    let module = pin.module.as_deref().unwrap();
+    assert!(
+        go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
+        "go-actionlint/go.mod requires {module} {}",
+        pin.version
+    );
 }
 
 /// The kubectl a user types, against a loaded incident scenario (the bundled `demo`).
