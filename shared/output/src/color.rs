@@ -4,6 +4,20 @@ use kubectl_flux_model::state::State;
 use owo_colors::OwoColorize;
 use std::io::IsTerminal;
 
+/// Lets the console interpret the escape codes colours are made of.
+// cfg(windows): a Windows console prints escape codes as text until its virtual terminal
+// processing is on. Best effort: where it cannot be switched on (mintty, output redirected)
+// escape codes already work or go to a file as they do elsewhere.
+#[cfg(windows)]
+fn enable_escape_codes() {
+    let _ = anstyle_query::windows::enable_ansi_colors();
+}
+
+/// Nothing to do: unix terminals interpret escape codes.
+// cfg(not(windows)): see above.
+#[cfg(not(windows))]
+fn enable_escape_codes() {}
+
 /// Paints text, or leaves it plain when colour is off.
 #[derive(Debug, Clone, Copy)]
 pub struct Palette {
@@ -13,12 +27,17 @@ pub struct Palette {
 impl Palette {
     /// A palette that always colours (`--color always`).
     pub fn colored() -> Self {
+        enable_escape_codes();
         Palette { on: true }
     }
 
     /// Colours when stdout is a terminal and `NO_COLOR` is unset (`--color auto`).
     pub fn auto() -> Self {
-        Palette { on: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal() }
+        let on = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        if on {
+            enable_escape_codes();
+        }
+        Palette { on }
     }
 
     /// A palette that never colours.
