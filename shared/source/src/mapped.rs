@@ -91,30 +91,35 @@ impl Pages {
         let from = done.next_multiple_of(page);
         let to = offset / page * page;
         if to > from {
-            // [from, to) lies inside a live read-only private file map (`Pages` are made only by
-            // `Mapped::releasing`, and handed to threads that end before it returns).
-            drop_pages(self.start + from, to - from);
+            // SAFETY: [from, to) lies inside a live read-only private file map (`Pages` are made
+            // only by `Mapped::releasing`, and handed to threads that end before it returns).
+            unsafe { drop_pages(self.start + from, to - from) };
         }
         *done = offset;
     }
 }
 
-/// Gives `len` bytes of whole pages at `start`, inside a live read-only private file map, back
-/// to the kernel.
+/// Gives `len` bytes of whole pages at `start` back to the kernel.
+///
+/// # Safety
+/// The range lies inside a live read-only private file map.
 // cfg(unix): madvise is POSIX; MADV_DONTNEED drops the pages at once on Linux (a hint on macOS).
 #[cfg(unix)]
-fn drop_pages(start: usize, len: usize) {
-    // SAFETY: the caller's range lies inside a live read-only private file map. Its pages were
-    // never written, so the kernel maps them again from the file, with the same bytes, when they
-    // are next read; a thread reading one meanwhile only faults it in again.
+unsafe fn drop_pages(start: usize, len: usize) {
+    // SAFETY: the range lies inside a live read-only private file map (the caller's promise).
+    // Its pages were never written, so the kernel maps them again from the file, with the same
+    // bytes, when they are next read; a thread reading one meanwhile only faults it in again.
     unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
 }
 
 /// Elsewhere (Windows) the map stays whole until it is dropped: its pages are clean and backed
 /// by the file, so the system trims them from the working set under memory pressure anyway.
+///
+/// # Safety
+/// None needed (nothing is done); unsafe to match the unix version.
 // cfg(not(unix)): no madvise; the mapping itself (memmap2) works there as it does on unix.
 #[cfg(not(unix))]
-fn drop_pages(_start: usize, _len: usize) {}
+unsafe fn drop_pages(_start: usize, _len: usize) {}
 
 /// Releases what this thread's reading has passed, up to `at`, every [`RELEASE_EVERY`] bytes;
 /// does nothing outside [`Mapped::releasing`].
