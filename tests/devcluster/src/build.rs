@@ -185,13 +185,7 @@ pub fn build_flux(verbose: bool) -> Result<PathBuf> {
             return Ok(Recipe { dir, ldflags, package: "./cmd/flux".to_string() });
         }
         let dir = flux_modules_dir().join(c);
-        let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
-        let package = go_mod
-            .lines()
-            .find_map(|l| l.strip_prefix("tool "))
-            .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?
-            .trim()
-            .to_string();
+        let package = only_tool(&dir)?;
         Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
     })
 }
@@ -250,16 +244,9 @@ pub fn metrics_server_module_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go-metrics-server")
 }
 
-/// Where metrics-server of the current pin lives, keyed by its wrapper module and pin.
+/// Where metrics-server of the current pin lives.
 pub fn metrics_server_bin_dir() -> Result<PathBuf> {
-    let mut hash = Sha256::new();
-    for f in ["go.mod", "go.sum"] {
-        let path = metrics_server_module_dir().join(f);
-        hash.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
-    }
-    hash.update(format!("{:?}", crate::versions::load()?.metrics_server));
-    let key = format!("{:x}", hash.finalize());
-    Ok(cache_dir().join("bin").join(format!("metrics-server-{}", &key[..16])))
+    wrapper_bin_dir("metrics-server", &metrics_server_module_dir(), &crate::versions::load()?.metrics_server)
 }
 
 /// Builds metrics-server if missing (only `up --metrics-server` needs it). Returns its directory.
@@ -269,16 +256,54 @@ pub fn build_metrics_server(verbose: bool) -> Result<PathBuf> {
     build_missing(metrics_server_bin_dir()?, &["metrics-server"], verbose, |_| tool_recipe(metrics_server_module_dir()))
 }
 
+/// Where the binaries of a wrapper module live: `bin/<name>-<key>`, the key made of its go.mod,
+/// go.sum and pin, so a new pin builds anew.
+fn wrapper_bin_dir(name: &str, dir: &Path, pin: &crate::versions::Pin) -> Result<PathBuf> {
+    let mut hash = Sha256::new();
+    for f in ["go.mod", "go.sum"] {
+        let path = dir.join(f);
+        hash.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    hash.update(format!("{pin:?}"));
+    let key = format!("{:x}", hash.finalize());
+    Ok(cache_dir().join("bin").join(format!("{name}-{}", &key[..16])))
+}
+
 /// How to build the one `tool` a wrapper module's go.mod names: `go build <package>` in it.
 fn tool_recipe(dir: PathBuf) -> Result<Recipe> {
-    let go_mod = std::fs::read_to_string(dir.join("go.mod"))?;
-    let package = go_mod
-        .lines()
-        .find_map(|l| l.strip_prefix("tool "))
-        .with_context(|| format!("{} names no tool", dir.join("go.mod").display()))?
-        .trim()
-        .to_string();
+    let package = only_tool(&dir)?;
     Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
+}
+
+/// The packages a wrapper module's go.mod names with `tool` directives, one per line or in a
+/// `tool ( ... )` block.
+pub fn tool_packages(go_mod: &str) -> Vec<String> {
+    let mut tools = Vec::new();
+    let mut in_block = false;
+    for line in go_mod.lines().map(|l| l.split("//").next().unwrap_or("").trim()) {
+        if in_block {
+            if line == ")" {
+                in_block = false;
+            } else if !line.is_empty() {
+                tools.push(line.to_string());
+            }
+        } else if line == "tool (" {
+            in_block = true;
+        } else if let Some(package) = line.strip_prefix("tool ") {
+            tools.push(package.trim().to_string());
+        }
+    }
+    tools
+}
+
+/// The one tool package of the wrapper module in `dir`.
+fn only_tool(dir: &Path) -> Result<String> {
+    let path = dir.join("go.mod");
+    let go_mod = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    match tool_packages(&go_mod).as_slice() {
+        [package] => Ok(package.clone()),
+        tools => bail!("{} names {} tools, expected one", path.display(), tools.len()),
+    }
 }
 
 /// The wrapper module of actionlint, the GitHub Actions workflow linter (`go build <its tool
@@ -287,17 +312,9 @@ pub fn actionlint_module_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go-actionlint")
 }
 
-/// Where actionlint of the current pin lives, keyed like [`metrics_server_bin_dir`] by its
-/// wrapper module and pin.
+/// Where actionlint of the current pin lives.
 pub fn actionlint_bin_dir() -> Result<PathBuf> {
-    let mut hash = Sha256::new();
-    for f in ["go.mod", "go.sum"] {
-        let path = actionlint_module_dir().join(f);
-        hash.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
-    }
-    hash.update(format!("{:?}", crate::versions::load()?.actionlint));
-    let key = format!("{:x}", hash.finalize());
-    Ok(cache_dir().join("bin").join(format!("actionlint-{}", &key[..16])))
+    wrapper_bin_dir("actionlint", &actionlint_module_dir(), &crate::versions::load()?.actionlint)
 }
 
 /// Builds actionlint if missing (the packaging tests lint `.github/workflows/` with it; no
@@ -307,4 +324,35 @@ pub fn build_actionlint(verbose: bool) -> Result<PathBuf> {
     let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let bin = build_missing(actionlint_bin_dir()?, &["actionlint"], verbose, |_| tool_recipe(actionlint_module_dir()))?;
     Ok(bin.join("actionlint"))
+}
+
+/// The programs built from the krew wrapper module: the krew client (run as `kubectl krew`
+/// once linked as `kubectl-krew` on PATH) and krew-index's `validate-krew-manifest`.
+pub const KREW_COMPONENTS: &[&str] = &["krew", "validate-krew-manifest"];
+
+/// The wrapper module of krew (`go build <tool package>` for each of [`KREW_COMPONENTS`]).
+pub fn krew_module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("go-krew")
+}
+
+/// Where krew of the current pin lives.
+pub fn krew_bin_dir() -> Result<PathBuf> {
+    wrapper_bin_dir("krew", &krew_module_dir(), &crate::versions::load()?.krew)
+}
+
+/// Builds krew and its manifest validator if missing (only the packaging tests need them).
+/// Returns their directory.
+pub fn build_krew(verbose: bool) -> Result<PathBuf> {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    build_missing(krew_bin_dir()?, KREW_COMPONENTS, verbose, |c| {
+        let dir = krew_module_dir();
+        let path = dir.join("go.mod");
+        let go_mod = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let package = tool_packages(&go_mod)
+            .into_iter()
+            .find(|p| p.rsplit('/').next() == Some(c))
+            .with_context(|| format!("{} names no tool .../{c}", path.display()))?;
+        Ok(Recipe { dir, ldflags: "-s -w".to_string(), package })
+    })
 }

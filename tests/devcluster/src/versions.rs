@@ -20,6 +20,8 @@ pub struct Versions {
     pub metrics_server: Pin,
     /// actionlint, the workflow linter of the packaging tests.
     pub actionlint: Pin,
+    /// krew and its manifest validator (the packaging tests).
+    pub krew: Pin,
 }
 
 /// One pinned component.

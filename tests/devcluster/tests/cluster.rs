@@ -299,6 +299,7 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
         "go-metrics-server/go.mod requires {module} {}",
         pin.version
     );
+    assert_eq!(build::tool_packages(&go_mod), [format!("{module}/cmd/metrics-server")]);
     let go_mod = std::fs::read_to_string(build::actionlint_module_dir().join("go.mod")).unwrap();
     let pin = &v.actionlint;
     let module = pin.module.as_deref().unwrap();
@@ -307,6 +308,18 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
         "go-actionlint/go.mod requires {module} {}",
         pin.version
     );
+    assert_eq!(build::tool_packages(&go_mod), [format!("{module}/cmd/actionlint")]);
+    // krew: one module, two tools (the client and krew-index's manifest validator).
+    let go_mod = std::fs::read_to_string(build::krew_module_dir().join("go.mod")).unwrap();
+    let pin = &v.krew;
+    let module = pin.module.as_deref().unwrap();
+    assert!(
+        go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
+        "go-krew/go.mod requires {module} {}",
+        pin.version
+    );
+    let tools: Vec<String> = build::KREW_COMPONENTS.iter().map(|c| format!("{module}/cmd/{c}")).collect();
+    assert_eq!(build::tool_packages(&go_mod), tools);
 }
 
 /// The kubectl a user types, against a loaded incident scenario (the bundled `demo`).
