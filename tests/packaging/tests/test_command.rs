@@ -48,7 +48,7 @@ fn run(tools: &[&str], args: &[&str]) -> (Output, Option<String>) {
 #[test]
 fn a_missing_tool_is_named_before_anything_builds() {
     // No graphviz, no Go, and no apt-get to install graphviz with.
-    let (out, cargo) = run(&["jq", "git", "script", "python3", "npm", "cargo"], &[]);
+    let (out, cargo) = run(&["jq", "git", "script", "python3", "npm", "zip", "unzip", "cargo"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -62,7 +62,8 @@ fn a_missing_tool_is_named_before_anything_builds() {
 
 #[test]
 fn with_every_tool_it_runs_every_test_of_the_workspace() {
-    let (out, cargo) = run(&["jq", "git", "script", "dot", "python3", "npm", "go", "cargo"], &["-p", "x"]);
+    let (out, cargo) =
+        run(&["jq", "git", "script", "dot", "python3", "npm", "zip", "unzip", "go", "cargo"], &["-p", "x"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(cargo.as_deref(), Some("test --workspace --locked --no-fail-fast -p x\n"));
 }
