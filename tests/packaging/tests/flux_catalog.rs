@@ -9,6 +9,9 @@ use kubectl_flux_testkit::Run;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+/// Plugins whose name is a built-in command of the Flux CLI, which therefore never runs them.
+const SHADOWED: &[&str] = &["events"];
+
 /// A shell with the Flux CLI, the catalog and a plugin directory of its own, and kubectl with
 /// the same release's `kubectl-flux_<name>` binaries on PATH.
 struct Shell {
@@ -95,27 +98,35 @@ fn flux_installs_every_plugin_from_the_catalog_and_runs_it_as_kubectl_does() {
             "flux-{name} is the archive's binary"
         );
         let list = shell.flux(&["plugin", "list"]);
-        assert!(
-            list.stdout.lines().any(|l| l.split_whitespace().next() == Some(name)),
-            "flux plugin list: {}",
-            list.stdout
-        );
+        let listed = list.stdout.lines().any(|l| l.split_whitespace().next() == Some(name));
+        if SHADOWED.contains(&name) {
+            // `flux events` is the Flux CLI's own command: flux2 skips a plugin named like a
+            // built-in (internal/plugin/discovery.go), so flux-events installs but never runs
+            // as `flux events`.
+            assert!(!listed, "flux now runs the {name} plugin: update SHADOWED and the README\n{}", list.stdout);
+            let r = shell.flux(&["plugin", "uninstall", name]);
+            assert_eq!(r.code, 0, "flux plugin uninstall {name}: {}", r.stderr);
+            continue;
+        }
+        assert!(listed, "flux plugin list: {}{}", list.stdout, list.stderr);
 
-        // `flux <name> --version` runs $FLUXCD_PLUGINS/flux-<name>.
+        // `flux <name> --version` runs $FLUXCD_PLUGINS/flux-<name>: the build it names is the
+        // same whatever name it runs under.
+        let command = format!("flux-{name}");
         let v = shell.flux(&[name, "--version"]);
         assert_eq!(v.code, 0, "flux {name} --version: {}", v.stderr);
         assert!(
-            v.stdout.starts_with(&format!("flux {name} 0.1.0 (commit "))
+            v.stdout.starts_with(&format!("kubectl-flux_{name} 0.1.0 (commit "))
                 && v.stdout.trim_end().ends_with(&format!(", {TARGET})")),
             "flux {name} --version: {}",
             v.stdout
         );
+        assert_eq!(v, shell.run(&shell.kubectl, &[&command, "--version"], ""), "flux {name} --version");
 
         // The same question through both CLIs: the same answer.
         let flux_args: Vec<&str> = std::iter::once(name).chain(q.args.iter().copied()).collect();
         let through_flux = shell.run(&shell.flux, &flux_args, q.stdin);
         assert_answers(&q, &format!("flux {name}"), &through_flux);
-        let command = format!("flux-{name}");
         let kubectl_args: Vec<&str> = std::iter::once(command.as_str()).chain(q.args.iter().copied()).collect();
         let through_kubectl = shell.run(&shell.kubectl, &kubectl_args, q.stdin);
         assert_eq!(through_flux, through_kubectl, "flux {name} answers as kubectl flux-{name}");

@@ -241,6 +241,9 @@ impl Krew {
     fn new(tools: &Tools, krew_root: &Path) -> Krew {
         let home = krew_root.with_extension("home");
         std::fs::create_dir_all(&home).unwrap();
+        // `krew uninstall` insists on a cloned plugin index (a directory with `.git`), which
+        // `krew update` would clone from GitHub; installs from --manifest do not read it.
+        std::fs::create_dir_all(krew_root.join("index/default/.git")).unwrap();
         let env = vec![
             ("KREW_ROOT", krew_root.display().to_string()),
             ("KREW_NO_UPGRADE_CHECK", "1".to_string()),
