@@ -291,35 +291,23 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
         let required = go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module.as_str(), pinned.as_str()]));
         assert!(required, "go-flux/{c}/go.mod requires {module} {pinned}");
     }
-    let go_mod = std::fs::read_to_string(build::metrics_server_module_dir().join("go.mod")).unwrap();
-    let pin = &v.metrics_server;
-    let module = pin.module.as_deref().unwrap();
-    assert!(
-        go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
-        "go-metrics-server/go.mod requires {module} {}",
-        pin.version
-    );
-    assert_eq!(build::tool_packages(&go_mod), [format!("{module}/cmd/metrics-server")]);
-    let go_mod = std::fs::read_to_string(build::actionlint_module_dir().join("go.mod")).unwrap();
-    let pin = &v.actionlint;
-    let module = pin.module.as_deref().unwrap();
-    assert!(
-        go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
-        "go-actionlint/go.mod requires {module} {}",
-        pin.version
-    );
-    assert_eq!(build::tool_packages(&go_mod), [format!("{module}/cmd/actionlint")]);
-    // krew: one module, two tools (the client and krew-index's manifest validator).
-    let go_mod = std::fs::read_to_string(build::krew_module_dir().join("go.mod")).unwrap();
-    let pin = &v.krew;
-    let module = pin.module.as_deref().unwrap();
-    assert!(
-        go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
-        "go-krew/go.mod requires {module} {}",
-        pin.version
-    );
-    let tools: Vec<String> = build::KREW_COMPONENTS.iter().map(|c| format!("{module}/cmd/{c}")).collect();
-    assert_eq!(build::tool_packages(&go_mod), tools);
+    // Each wrapper module requires its pin and names exactly its tools (krew: the client and
+    // krew-index's manifest validator).
+    let wrapper = |dir: std::path::PathBuf, pin: &devcluster::versions::Pin, tools: &[&str]| {
+        let go_mod = std::fs::read_to_string(dir.join("go.mod")).unwrap();
+        let module = pin.module.as_deref().unwrap();
+        assert!(
+            go_mod.lines().any(|l| l.split_whitespace().take(2).eq([module, pin.version.as_str()])),
+            "{}/go.mod requires {module} {}",
+            dir.display(),
+            pin.version
+        );
+        let packages: Vec<String> = tools.iter().map(|t| format!("{module}/cmd/{t}")).collect();
+        assert_eq!(build::tool_packages(&go_mod), packages);
+    };
+    wrapper(build::metrics_server_module_dir(), &v.metrics_server, &["metrics-server"]);
+    wrapper(build::actionlint_module_dir(), &v.actionlint, &["actionlint"]);
+    wrapper(build::krew_module_dir(), &v.krew, build::KREW_COMPONENTS);
 }
 
 /// The kubectl a user types, against a loaded incident scenario (the bundled `demo`).
