@@ -451,28 +451,62 @@ fn plan_makes_no_write_request() {
 /// A Ready that predates its source's failure is stale: the reset's backup records why, and
 /// after the reset, when the controller judges the object afresh and finds it not Ready, that is
 /// a finding naming the cause, never a failed verification. kustomize-controller is stopped
-/// while the stale status is written and backed up (nothing can re-judge it in between), then
-/// started again for the rest of the reset, resumed after a crash right after the backup.
+/// while the stale status is written and backed up (nothing can re-judge it in between), and so
+/// is source-controller, between two of its retries of the failing GitRepository (during a retry
+/// its Ready reads Unknown/Progressing, not the failure the backup must name); both are started
+/// again for the rest of the reset, resumed after a crash right after the backup.
 #[test]
 fn a_stale_ready_is_a_finding_not_a_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let world = World::up(tmp.path());
-    let deployment = "/apis/apps/v1/namespaces/flux-system/deployments/kustomize-controller";
-    let scale = |replicas: i64| {
+    let scale = |controller: &str, replicas: i64| {
+        let deployment = format!("/apis/apps/v1/namespaces/flux-system/deployments/{controller}");
         world
-            .request("PATCH", deployment, Some(json!({"spec": {"replicas": replicas}})), "application/merge-patch+json")
-            .expect("scale kustomize-controller");
+            .request(
+                "PATCH",
+                &deployment,
+                Some(json!({"spec": {"replicas": replicas}})),
+                "application/merge-patch+json",
+            )
+            .unwrap_or_else(|e| panic!("scale {controller}: {e}"));
     };
-    scale(0);
     // Stopped: its pod is gone (the supervisor stops the process when the Deployment scales to
     // 0) and its process with it.
-    let pid = devcluster::flux::current_pid(&world.cluster.dir, "kustomize-controller").unwrap();
-    world.wait("kustomize-controller to stop", Duration::from_secs(60), |w| {
-        let pods = w.items("/api/v1/namespaces/flux-system/pods?labelSelector=app%3Dkustomize-controller");
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')));
-        pods.is_empty() && !alive
-    });
+    let stop = |controller: &str| {
+        let pid = devcluster::flux::current_pid(&world.cluster.dir, controller).unwrap();
+        scale(controller, 0);
+        world.wait(&format!("{controller} to stop"), Duration::from_secs(60), |w| {
+            let pods = w.items(&format!("/api/v1/namespaces/flux-system/pods?labelSelector=app%3D{controller}"));
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')));
+            pods.is_empty() && !alive
+        });
+    };
+    let start = |controller: &str| {
+        let before = devcluster::flux::current_pid(&world.cluster.dir, controller);
+        scale(controller, 1);
+        world.wait(&format!("{controller} to start"), Duration::from_secs(60), |_| {
+            devcluster::flux::current_pid(&world.cluster.dir, controller) != before
+        });
+    };
+    stop("kustomize-controller");
+    let source_ready = |w: &World| {
+        w.get("/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system")
+            .and_then(|o| o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready").cloned())
+            .and_then(|c| c["reason"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    for _ in 0..5 {
+        world.wait("the GitRepository's Ready to say AuthenticationFailed", Duration::from_secs(90), |w| {
+            source_ready(w) == "AuthenticationFailed"
+        });
+        stop("source-controller");
+        if source_ready(&world) == "AuthenticationFailed" {
+            break;
+        }
+        start("source-controller");
+    }
+    assert_eq!(source_ready(&world), "AuthenticationFailed", "source-controller stopped between two retries");
     let generation = world.get(SHOP).unwrap()["metadata"]["generation"].clone();
     let stale = json!({"status": {"conditions": [{
         "type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision: main@sha1:0a1b2c3d",
@@ -502,7 +536,8 @@ fn a_stale_ready_is_a_finding_not_a_failure() {
         "{shop}"
     );
 
-    scale(1);
+    scale("source-controller", 1);
+    scale("kustomize-controller", 1);
     let mut args = vec!["resume", "--yes", "--dir", &d];
     args.extend(&FAST[1..]);
     let r = world.reset(&args, &[]);
