@@ -29,6 +29,9 @@ pub struct Options {
     /// pods report their processes' real CPU and memory: `kubectl top` works (implies
     /// `kube_controllers`).
     pub metrics_server: bool,
+    /// The flux-operator (built from its module) reconciling ResourceSets and the operator's
+    /// other kinds (implies `flux`: what it generates is reconciled by Flux's controllers).
+    pub flux_operator: bool,
     /// Run the long-lived helpers (the proxy, Flux's Git server and supervisor) as processes
     /// of this executable (`EXE __proxy`, `EXE __flux-daemon`), recorded for `down`, instead
     /// of threads of the calling process: for a cluster that outlives it (the CLI's `up`).
@@ -209,7 +212,8 @@ impl Cluster {
             format!("--kubelet-client-certificate={}", p("admin.crt")),
             format!("--kubelet-client-key={}", p("admin.key")),
         ]);
-        let kube_controllers = opts.kube_controllers || opts.flux || opts.metrics_server;
+        let flux = opts.flux || opts.flux_operator;
+        let kube_controllers = opts.kube_controllers || flux || opts.metrics_server;
         if opts.metrics_server {
             // The aggregation layer: the API server forwards metrics.k8s.io requests to
             // metrics-server as `front-proxy-client` with the user in X-Remote-* headers, and
@@ -270,17 +274,17 @@ impl Cluster {
             crds::install(&client, &versions::load()?).await
         })?;
         if kube_controllers {
-            let logs = if opts.flux { crate::flux::kwok_logs(&dir) } else { String::new() };
+            let logs = if flux { crate::flux::kwok_logs(&dir) } else { String::new() };
             // Pods whose processes run here (Flux's controllers, metrics-server's Endpoints)
             // need the machine's own address; plain fake nodes make do with loopback.
-            let node_ip = if opts.flux || opts.metrics_server {
+            let node_ip = if flux || opts.metrics_server {
                 crate::netaddr::node_address()?
             } else {
                 crate::netaddr::node_address().unwrap_or(std::net::Ipv4Addr::LOCALHOST)
             };
             crate::controllers::start(cluster, bin, &logs, node_ip)?;
         }
-        if opts.flux {
+        if flux {
             let flux_bin = build::build_flux(true)?;
             crate::fixtures::write(&dir.join("flux"))?;
             match &opts.standalone {
@@ -295,8 +299,11 @@ impl Cluster {
             }
             crate::flux::start(cluster, &flux_bin, &crate::flux::Endpoints::read(&dir)?.url)?;
         }
+        if opts.flux_operator {
+            crate::operator::start(cluster)?;
+        }
         if opts.metrics_server {
-            crate::metrics_server::start(cluster, opts.flux)?;
+            crate::metrics_server::start(cluster, flux)?;
         }
         if opts.proxy {
             match &opts.standalone {

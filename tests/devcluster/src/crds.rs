@@ -1,16 +1,35 @@
 //! Installing Flux's CRDs from the controllers' Go modules (`config/crd/bases`), at the pinned
-//! Flux release, and waiting until the API server serves them.
+//! Flux release, and the flux-operator's from its module, plus the static ones of `crds/`
+//! (source-watcher's ArtifactGenerator, whose module the proxy refuses), and waiting until the
+//! API server serves them.
 
-use crate::build::module_dir;
+use crate::build::module_dir_with;
 use crate::versions::{Versions, flux_modules};
 use anyhow::{Context, Result, bail};
 use std::time::{Duration, Instant};
 
+/// CRDs of Flux controllers whose modules the proxy does not serve, written here (`crds/`).
+const STATIC: &[(&str, &str)] = &[(
+    "artifactgenerators.source.extensions.fluxcd.io",
+    include_str!("../crds/artifactgenerators.source.extensions.fluxcd.io.yaml"),
+)];
+
 /// Server-side applies every Flux CRD, then waits for each to be Established.
 pub async fn install(client: &kube::Client, versions: &Versions) -> Result<()> {
     let mut names = Vec::new();
-    for (module, version) in flux_modules(versions) {
-        let dir = module_dir(&module, &version)?.join("config/crd/bases");
+    for (name, text) in STATIC {
+        let doc: serde_json::Value = serde_saphyr::from_str(text).with_context(|| name.to_string())?;
+        apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", name, &doc).await?;
+        names.push(name.to_string());
+    }
+    let operator = &versions.flux_operator;
+    let mut modules: Vec<(String, String, Option<String>)> =
+        flux_modules(versions).into_iter().map(|(m, v)| (m, v, None)).collect();
+    if let Some(module) = &operator.module {
+        modules.push((module.clone(), operator.version.clone(), operator.toolchain.clone()));
+    }
+    for (module, version, toolchain) in modules {
+        let dir = module_dir_with(&module, &version, toolchain.as_deref())?.join("config/crd/bases");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .with_context(|| format!("{}: no CRDs", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))

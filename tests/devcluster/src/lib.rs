@@ -15,6 +15,7 @@ pub mod gitserver;
 pub mod load;
 pub mod metrics_server;
 pub mod netaddr;
+pub mod operator;
 pub mod pki;
 mod ports;
 pub mod proxy;

@@ -38,6 +38,10 @@ enum Cmd {
         /// memory, so `kubectl top` works (implies --kube-controllers).
         #[arg(long)]
         metrics_server: bool,
+        /// Run the flux-operator, built from its module, reconciling ResourceSets (implies
+        /// --flux).
+        #[arg(long)]
+        flux_operator: bool,
     },
     /// Switch the proxy's faults (a cluster started with `up --proxy`).
     Fault {
@@ -198,13 +202,17 @@ fn run(cli: Cli) -> Result<u8> {
             println!("{}", build::build(true)?.display());
             println!("{}", build::build_flux(true)?.display());
             println!("{}", build::build_metrics_server(true)?.display());
+            println!("{}", build::build_operator(true)?.display());
         }
-        Cmd::Up { dir, kube_controllers, flux, proxy, metrics_server } => {
+        Cmd::Up { dir, kube_controllers, flux, proxy, metrics_server, flux_operator } => {
             let started = std::time::Instant::now();
             // The proxy and Flux's daemon outlive this command: processes of their own.
             let standalone = Some(std::env::current_exe()?);
-            let cluster =
-                Cluster::up(&dir, &Options { kube_controllers, proxy, flux, metrics_server, standalone })?.keep();
+            let cluster = Cluster::up(
+                &dir,
+                &Options { kube_controllers, proxy, flux, metrics_server, flux_operator, standalone },
+            )?
+            .keep();
             eprintln!(
                 "devcluster: up in {:.1}s; kubeconfig {}",
                 started.elapsed().as_secs_f64(),

@@ -22,6 +22,9 @@ pub struct Versions {
     pub actionlint: Pin,
     /// krew and its manifest validator (the packaging tests).
     pub krew: Pin,
+    /// The flux-operator: its CRDs at every `up`, the operator with `up --flux-operator`.
+    #[serde(rename = "flux-operator")]
+    pub flux_operator: Pin,
 }
 
 /// One pinned component.
@@ -31,6 +34,8 @@ pub struct Pin {
     pub module: Option<String>,
     /// Version.
     pub version: String,
+    /// The Go release its go commands need (`GOTOOLCHAIN`), where the machine's Go is too old.
+    pub toolchain: Option<String>,
 }
 
 /// Reads the pins compiled into the binary.

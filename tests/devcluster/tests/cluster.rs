@@ -17,8 +17,9 @@ fn the_command_line_contract_on_a_static_cluster() {
     assert!(out.status.success(), "devcluster build: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let dirs: Vec<PathBuf> = stdout.lines().map(PathBuf::from).collect();
-    assert_eq!(dirs.len(), 3, "Kubernetes', Flux's and metrics-server's binaries: {stdout}");
-    for (bin, components) in dirs.iter().zip([build::COMPONENTS, build::FLUX_COMPONENTS, &["metrics-server"]]) {
+    assert_eq!(dirs.len(), 4, "Kubernetes', Flux's, metrics-server's and the flux-operator's binaries: {stdout}");
+    let all = [build::COMPONENTS, build::FLUX_COMPONENTS, &["metrics-server"], build::OPERATOR_COMPONENTS];
+    for (bin, components) in dirs.iter().zip(all) {
         for c in components {
             assert!(bin.join(c).is_file(), "{c} missing in {}", bin.display());
         }
@@ -308,6 +309,11 @@ fn versions_are_pinned_in_one_place_and_agree_with_go_mod() {
     wrapper(build::metrics_server_module_dir(), &v.metrics_server, &["metrics-server"]);
     wrapper(build::actionlint_module_dir(), &v.actionlint, &["actionlint"]);
     wrapper(build::krew_module_dir(), &v.krew, build::KREW_COMPONENTS);
+    // The flux-operator's wrapper needs the Go release its pin names, and says so.
+    wrapper(build::operator_module_dir(), &v.flux_operator, build::OPERATOR_COMPONENTS);
+    let toolchain = v.flux_operator.toolchain.as_deref().unwrap();
+    let go_mod = std::fs::read_to_string(build::operator_module_dir().join("go.mod")).unwrap();
+    assert!(go_mod.contains(&format!("GOTOOLCHAIN={toolchain}")), "go-operator/go.mod names GOTOOLCHAIN={toolchain}");
 }
 
 /// The kubectl a user types, against a loaded incident scenario (the bundled `demo`).
