@@ -199,18 +199,26 @@ impl WatchCache {
         Ok(snapshot)
     }
 
-    /// The entry of a cluster, connected and discovered the first time it is read.
+    /// The entry of a cluster, connected and discovered the first time it is read. The list of
+    /// clusters is not held while connecting: a fleet's first call connects to its clusters at
+    /// once, not one after another (two calls racing for one cluster keep the first entry).
     fn entry(&self, connection: &Connection) -> Result<Arc<Entry>> {
         let key = Connection { watch_cache: None, ..connection.clone() };
-        let mut clusters = lock(&self.shared.clusters);
-        if let Some((_, entry)) = clusters.iter().find(|(c, _)| *c == key) {
-            return Ok(entry.clone());
+        let known = |clusters: &[(Connection, Arc<Entry>)]| {
+            clusters.iter().find(|(c, _)| *c == key).map(|(_, entry)| entry.clone())
+        };
+        if let Some(entry) = known(&lock(&self.shared.clusters)) {
+            return Ok(entry);
         }
         let (cluster, served) = self.runtime().block_on(async {
             let cluster = connect(&key).await?;
             let served = cluster.discover(Core::Known).await?;
             Ok::<_, Error>((cluster, served))
         })?;
+        let mut clusters = lock(&self.shared.clusters);
+        if let Some(entry) = known(&clusters) {
+            return Ok(entry);
+        }
         let entry = Arc::new(Entry {
             cluster: Arc::new(cluster),
             served: Mutex::new((served, Instant::now())),
