@@ -32,6 +32,9 @@ pub struct Answer {
     pub shard_plan: Option<shard::Plan>,
     /// What listing the Flux objects costs.
     pub api_weight: Weight,
+    /// The flux-operator's FluxInstance that installed the controllers, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flux_instance: Option<crate::instance::Instance>,
     /// What the answer lacks or assumes.
     pub notes: Vec<String>,
 }
@@ -55,12 +58,14 @@ impl Answer {
 }
 
 /// What flux-controllers lists: every Flux kind (objects per controller, Ready, API weight),
-/// Helm storage Secrets (their weight), and the Flux namespace's Deployments and Pods.
+/// Helm storage Secrets (their weight), the Namespaces' metadata (the slowest objects' tenants)
+/// and the Flux namespace's Deployments and Pods.
 pub fn wants(flux_namespace: &str) -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
     if let Some(secret) = kinds::find("", "Secret") {
         wants.push(Want::labelled(secret, "owner=helm"));
     }
+    wants.push(Want::namespaces());
     for (group, kind) in [("apps", "Deployment"), ("", "Pod")] {
         if let Some(k) = kinds::find(group, kind) {
             wants.push(Want::all(k).in_namespace(flux_namespace));
@@ -113,17 +118,24 @@ pub fn read(source: &Source, args: &Args, resolved: &Resolved) -> Result<Answer>
     let t = thresholds(args);
     let verdicts = verdicts::judge(&found, &all_vitals, apps, resolved.now, &t);
     let github = rate_limited(&snapshot);
-    let decision = verdicts::decide(&verdicts, apps, github);
+    let mut decision = verdicts::decide(&verdicts, apps, github);
     let wants_shards = decision.iter().any(|s| s.action == "shard") || sizing::band(apps).sharded;
+    let shards = args.shards.unwrap_or(sizing::band(apps).shards().max(1));
     let shard_plan = match args.shards {
         Some(n) => Some(shard::plan(&snapshot, n, ns)),
-        None if wants_shards => Some(shard::plan(&snapshot, sizing::band(apps).shards().max(1), ns)),
+        None if wants_shards => Some(shard::plan(&snapshot, shards, ns)),
         None => None,
     };
+    let flux_instance = crate::instance::find(&snapshot, ns);
+    if let Some(instance) = &flux_instance {
+        for step in &mut decision {
+            step.through = instance.advice(step.action, &sizing::band(apps), shards);
+        }
+    }
     let api_weight = weight::weigh(&snapshot);
     let controllers =
         found.into_iter().zip(all_vitals).map(|(controller, vitals)| Health { controller, vitals }).collect();
-    Ok(Answer { apps, controllers, verdicts, decision, shard_plan, api_weight, notes })
+    Ok(Answer { apps, controllers, verdicts, decision, shard_plan, api_weight, flux_instance, notes })
 }
 
 /// The controller a pod belongs to: the one that has it, else the one with the longest name

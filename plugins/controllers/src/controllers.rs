@@ -6,7 +6,7 @@
 use kubectl_flux_graph::{flux, health};
 use kubectl_flux_model::json::Json;
 use kubectl_flux_model::selector::Selector;
-use kubectl_flux_model::{Object, ObjectRef, Snapshot, State};
+use kubectl_flux_model::{Object, Snapshot, State};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -293,15 +293,6 @@ pub fn objects_of<'a>(snapshot: &'a Snapshot, component: &'a str) -> impl Iterat
             .filter(move |k| k.kind == *kind && kubectl_flux_model::kinds::is_flux_group(k.group))
             .flat_map(move |k| snapshot.of_kind(k.group, k.kind))
     })
-}
-
-/// The tenant of an object: its `toolkit.fluxcd.io/tenant` label, else its namespace.
-pub fn tenant(snapshot: &Snapshot, id: &ObjectRef) -> String {
-    snapshot
-        .get(id)
-        .and_then(|o| o.label("toolkit.fluxcd.io/tenant"))
-        .map(str::to_string)
-        .unwrap_or_else(|| id.namespace.to_string())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod answer;
 mod args;
 pub mod controllers;
+pub mod instance;
 pub mod metrics;
 pub mod render;
 pub mod rules;
@@ -112,6 +113,7 @@ fn empty() -> Answer {
         decision: Vec::new(),
         shard_plan: None,
         api_weight: Default::default(),
+        flux_instance: None,
         notes: Vec::new(),
     }
 }

@@ -252,6 +252,9 @@ fn write_text(out: &mut dyn Write, a: &Answer, palette: Palette, wide: bool, hea
         writeln!(out, "{}", palette.bold("Decision:"))?;
         for (i, s) in a.decision.iter().enumerate() {
             writeln!(out, "  {}. {}", i + 1, s.message)?;
+            if let Some(through) = &s.through {
+                writeln!(out, "     {}", palette.dim(through))?;
+            }
         }
     }
     let slow: Vec<(&str, &crate::vitals::Slow)> = a

@@ -56,6 +56,10 @@ pub struct Step {
     pub action: &'static str,
     /// What to do and why.
     pub message: String,
+    /// How to do it where the controllers are installed by a FluxInstance (the operator undoes
+    /// edits to its Deployments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through: Option<String>,
 }
 
 fn bytes(b: f64) -> String {
@@ -274,6 +278,7 @@ pub fn decide(verdicts: &[Verdict], apps: usize, github_rate_limited: bool) -> V
                 band.memory_per_controller,
                 band.scale
             ),
+            through: None,
         });
     }
     let leaking = with(&["memory-growth"]);
@@ -284,6 +289,7 @@ pub fn decide(verdicts: &[Verdict], apps: usize, github_rate_limited: bool) -> V
                 "restart {} (its memory keeps growing) and find the cause: a bigger limit only postpones the OOM kill",
                 names(&leaking)
             ),
+            through: None,
         });
     }
     let busy = with(&["reconcile-time", "queue", "workers", "sharding"]);
@@ -294,24 +300,28 @@ pub fn decide(verdicts: &[Verdict], apps: usize, github_rate_limited: bool) -> V
                 "then CPU and queues: shard {} (the shard plan below says which objects go where); raising --concurrent only helps when the CPU limit has room",
                 names(&busy)
             ),
+            through: None,
         });
     }
     if !with(&["throttled"]).is_empty() {
         steps.push(Step {
             action: "api-rate",
             message: "the API server throttles the controllers: raise --kube-api-qps/--kube-api-burst, or check its API Priority and Fairness limits".to_string(),
+            through: None,
         });
     }
     if github_rate_limited {
         steps.push(Step {
             action: "github-rate",
             message: "sources fail on GitHub's rate limit: see `kubectl flux-ratelimit` for the budget and the intervals that fix it".to_string(),
+            through: None,
         });
     }
     if !with(&["not-ready"]).is_empty() {
         steps.push(Step {
             action: "fix-objects",
             message: "many objects are not Ready for a shared cause: `kubectl flux-lineage --why` on one of them, `kubectl flux-events --type Warning` for the pattern".to_string(),
+            through: None,
         });
     }
     steps

@@ -53,6 +53,31 @@ fn the_overload_incident_in_every_format() {
     assert_golden(&dir(), "prometheus-rules", &r);
 }
 
+/// The same incident on a cluster the flux-operator installed: each fix of the decision goes
+/// through the FluxInstance (its size profile, its shards), as the operator re-applies its
+/// Deployments over any edit; without the FluxInstance no step says so.
+#[test]
+fn fixes_go_through_the_flux_instance_that_installed_the_controllers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("cluster.yaml");
+    let instance = "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: flux-system\nspec:\n  distribution:\n    version: 2.7.x\n    registry: ghcr.io/fluxcd\n  cluster:\n    size: small\n";
+    let text = std::fs::read_to_string(example("controllers-overload")).unwrap();
+    std::fs::write(&file, format!("{text}\n---\n{instance}")).unwrap();
+    let (before, after) = (scrapes("before"), scrapes("after"));
+    let jq = r#".fluxInstance.size, (.decision[] | "\(.action): \(.through // "-")")"#;
+    let args = ["--metrics-file", &before, "--metrics-file", &after, "--sample", "10m", "--jq", jq];
+    let r = run(bin(), &[&["-f", file.to_str().unwrap()][..], &args].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_golden(&dir().join("controllers-overload"), "flux-instance-decision", &r);
+    assert!(
+        r.stdout.contains("memory: through FluxInstance flux-system/flux: spec.cluster.size medium (now small)"),
+        "{}",
+        r.stdout
+    );
+    let without = overload(&["--jq", r#"[.decision[] | .through] | map(select(. != null)) | length"#]);
+    assert_eq!(without.stdout, "0\n", "{}", without.stderr);
+}
+
 /// Each verdict the incident was made to show, with the evidence that makes it; and the ones it
 /// was made not to show.
 #[test]

@@ -44,7 +44,8 @@ pub struct Args {
     /// Only entries with this reason (repeatable).
     #[arg(long = "reason", value_name = "REASON")]
     pub reasons: Vec<String>,
-    /// Only objects of this tenant (label toolkit.fluxcd.io/tenant, else the namespace).
+    /// Only objects of this tenant (label toolkit.fluxcd.io/tenant on the object, else on its
+    /// Namespace, else the namespace).
     #[arg(long, value_name = "TENANT")]
     pub tenant: Option<String>,
     /// Only entries whose message matches this regular expression.

@@ -62,7 +62,8 @@ const CLASSES: [(Class, &str); 8] = [
     (Class::Oom, r"(?i)oomkill|out of memory|memory limit (reached|exceeded)|\boom\b"),
     (
         Class::DependencyNotReady,
-        r"(?i)dependenc(y|ies) .*not (be )?ready|dependencynotready|do not meet ready condition",
+        // source-watcher: "get sources failed: source 'GitRepository/ns/name' is not ready".
+        r"(?i)dependenc(y|ies) .*not (be )?ready|dependencynotready|do not meet ready condition|source '[^']*' is not ready",
     ),
     (Class::HealthCheck, r"(?i)health ?check"),
     (Class::Timeout, r"(?i)timeout|timed out|deadline exceeded|context canceled"),
@@ -102,6 +103,11 @@ mod tests {
             ),
             ("ArtifactFailed", "giving up after 10 attempt(s): context deadline exceeded", Class::Timeout),
             ("DependencyNotReady", "dependency 'flux-system/infra' is not ready", Class::DependencyNotReady),
+            (
+                "SourceFetchFailed",
+                "get sources failed: source 'GitRepository/flux-system/apps' is not ready",
+                Class::DependencyNotReady,
+            ),
             (
                 "HealthCheckFailed",
                 "health check failed after 5m0s: timeout waiting for: [Deployment/x/y status: 'InProgress']",

@@ -25,11 +25,15 @@ pub use kubectl_flux_graph::flux::CONTROLLERS as FLUX_COMPONENTS;
 /// API server: one list with `involvedObject.kind!=` terms. A list per Flux kind would leave
 /// them there too, but each list makes the API server filter every Event of the cluster: with
 /// 20,000 Events (1,000 apps), the 14 lists took flux-events 2.8 s where one takes 1.0 s, for
-/// the same answer. With --related, the kinds Flux objects manage and every Event.
-pub fn wants(related: bool) -> Vec<Want> {
+/// the same answer. With --related, the kinds Flux objects manage and every Event. With
+/// `--tenant` (`by_tenant`), the Namespaces' metadata too: their tenant label.
+pub fn wants(related: bool, by_tenant: bool) -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
     if !related {
         wants.push(Want::events_not_about(CORE_KINDS.iter().map(|k| k.kind).filter(|k| *k != "Event")));
+        if by_tenant {
+            wants.push(Want::namespaces());
+        }
     }
     for k in CORE_KINDS {
         match k.kind {
@@ -53,8 +57,11 @@ pub fn timeline(source: &Source, args: &Args, resolved: &Resolved, filters: &Fil
     // waiting, and a million log lines take seconds.
     let (snapshot, log_files) = std::thread::scope(|scope| {
         let reading = (!args.logs_files.is_empty()).then(|| scope.spawn(|| read_log_files(&args.logs_files)));
-        let snapshot =
-            kubectl_flux_source::load(source, &Namespaces::All, &wants(args.related || args.for_object.is_some()));
+        let snapshot = kubectl_flux_source::load(
+            source,
+            &Namespaces::All,
+            &wants(args.related || args.for_object.is_some(), filters.tenant.is_some()),
+        );
         let log_files = reading.map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         (snapshot, log_files)
     });

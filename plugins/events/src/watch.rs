@@ -37,8 +37,11 @@ pub fn run(args: &Args, resolved: &Resolved, filters: &Filters) -> Result<u8> {
         return Err(Error::usage("--watch prints table lines or, with -o json, one JSON object per line"));
     }
     let source = Source::Cluster(connection.clone());
-    let snapshot =
-        kubectl_flux_source::load(&source, &Namespaces::All, &FLUX_KINDS.iter().map(Want::all).collect::<Vec<_>>())?;
+    let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
+    if filters.tenant.is_some() {
+        wants.push(Want::namespaces());
+    }
+    let snapshot = kubectl_flux_source::load(&source, &Namespaces::All, &wants)?;
     let event_kind = kinds::find("", "Event").expect("Event is a known kind");
     let mut printed: HashMap<String, String> = HashMap::new();
     let stdout = std::io::stdout();

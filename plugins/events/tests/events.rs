@@ -106,6 +106,16 @@ fn since_keeps_entries_at_the_boundary() {
 fn filters_narrow_the_timeline() {
     let r = events("guilty-tenant", &["--tenant", "team-x", "--jq", "[.entries[].object.namespace] | unique"]);
     assert_eq!(r.stdout, "[\"team-x\"]\n");
+    // A tenant of `flux create tenant` is its Namespaces' label: with and without --related.
+    for related in [&[][..], &["--related"]] {
+        let mut args =
+            vec!["--tenant", "sre-team", "--jq", "[.entries[].object | .kind + \" \" + .namespace] | unique"];
+        args.extend(related);
+        let r = events("multi-tenancy", &args);
+        assert_eq!(r.stdout, "[\"HelmRelease envoy-gateway-system\"]\n", "{related:?}: {}", r.stderr);
+        let r = events("multi-tenancy", &[&["--tenant", "apps", "--jq", ".entries | length"][..], related].concat());
+        assert_eq!(r.stdout, "0\n", "{related:?}: the namespace is no longer the tenant");
+    }
     let r = events("guilty-tenant", &["--type", "Normal", "--jq", "[.entries[].type] | unique"]);
     assert_eq!(r.stdout, "[\"Normal\"]\n");
     let r = events("rate-limit", &["--grep", "status code: 429", "--jq", "[.entries[].class] | unique"]);

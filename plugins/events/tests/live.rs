@@ -16,10 +16,16 @@ fn bin() -> &'static Path {
 #[test]
 fn live_timeline_equals_offline() {
     let tmp = tempfile::tempdir().unwrap();
-    let scenarios = ["missing-storageclass", "guilty-tenant"];
+    let scenarios = ["missing-storageclass", "guilty-tenant", "multi-tenancy"];
     let cluster = cluster_with(tmp.path(), &scenarios);
-    let cases: &[&[&str]] =
-        &[&[], &["--related"], &["--type", "Warning", "-o", "json"], &["--for", "ks/userapp", "-n", "flux-system"]];
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--related"],
+        &["--type", "Warning", "-o", "json"],
+        &["--for", "ks/userapp", "-n", "flux-system"],
+        &["--tenant", "sre-team"],
+        &["--tenant", "dev-team", "--related", "-o", "json"],
+    ];
     assert_live_equals_offline(bin(), &cluster, &scenarios, cases);
     let kubeconfig = cluster.kubeconfig.display().to_string();
     // Without --related, one list of the Events not about a Kubernetes kind the suite knows

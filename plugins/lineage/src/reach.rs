@@ -9,7 +9,9 @@
 //!   `dependsOn` and health checks name their namespace, and whoever produces an object names
 //!   itself on it: kustomize-controller labels what it applies with
 //!   `kustomize.toolkit.fluxcd.io/name` and `/namespace`, helm-controller with
-//!   `helm.toolkit.fluxcd.io/name` and `/namespace` (FLUX-FACTS). Helm storage Secrets are read
+//!   `helm.toolkit.fluxcd.io/name` and `/namespace` (FLUX-FACTS), the flux-operator with
+//!   `resourceset.fluxcd.controlplane.io/*` and `fluxcd.controlplane.io/*`
+//!   ([`flux::MANAGER_LABELS`]). Helm storage Secrets are read
 //!   with the Flux kinds of a namespace, and in a HelmRelease's storage namespace.
 //! - A missing object is shown with whoever would produce it, which no label can name: then every
 //!   Kustomization and HelmRelease is listed, with every Helm storage Secret. So is everything
@@ -191,10 +193,8 @@ impl Reach {
         }
         match snapshot.get(id) {
             Some(object) => {
-                for (name, namespace) in PRODUCER_LABELS {
-                    if let (Some(_), Some(ns)) = (object.label(name), object.label(namespace)) {
-                        needed.flux.insert(ns.to_string());
-                    }
+                for producer in flux::labelled_managers(object) {
+                    needed.flux.insert(producer.namespace.to_string());
                 }
                 if id.group == kinds::HELM_GROUP && id.kind == "HelmRelease" {
                     needed.flux.insert(flux::helm_release_storage(object).0);
@@ -207,12 +207,6 @@ impl Reach {
         }
     }
 }
-
-/// The labels by which a producer names itself on what it applies (FLUX-FACTS): name, namespace.
-const PRODUCER_LABELS: [(&str, &str); 2] = [
-    ("kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace"),
-    ("helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"),
-];
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +302,24 @@ status:
         let wants = reach.more(&g, &snapshot, &absent, Some(true));
         assert_eq!(namespaces(&wants), BTreeSet::from([Some("blog")]));
         assert!(wants.iter().all(|w| kinds::is_flux_group(w.kind.group) || w.label_selector == Some("owner=helm")));
+    }
+
+    #[test]
+    fn what_a_resource_set_generated_names_the_resource_sets_namespace() {
+        let generated = "apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: preview-1
+  namespace: previews
+  labels: {resourceset.fluxcd.controlplane.io/name: previews, resourceset.fluxcd.controlplane.io/namespace: platform}
+spec: {url: 'https://example.com/x.git'}
+";
+        let (g, snapshot) = graph(generated);
+        let target = ObjectRef::new(kinds::SOURCE_GROUP, "GitRepository", "previews", "preview-1");
+        let mut reach = Reach::new(Some("previews"));
+        let wants = reach.more(&g, &snapshot, &target, Some(true));
+        assert!(namespaces(&wants).contains(&Some("platform")), "{:?}", namespaces(&wants));
+        assert!(wants.iter().any(|w| w.namespace.as_deref() == Some("platform") && w.kind.kind == "ResourceSet"));
     }
 
     #[test]

@@ -55,6 +55,31 @@ fn missing_storageclass_from_any_object() {
     case("missing-storageclass", "cycles", &["--cycles", "--fail-on", "cycle"], 0);
 }
 
+/// Source -> ArtifactGenerator -> ExternalArtifact -> Kustomization (source-watcher): a missing
+/// ExternalArtifact names the generator that should produce it and why it has not, or says that
+/// no generator names it; the generator's tree shows what it reads and generates.
+#[test]
+fn artifact_generator_chains() {
+    let s = "artifact-generator";
+    case(s, "why-apps", &["--why", "ks/apps", "-n", "flux-system"], 0);
+    case(s, "why-apps.json", &["--why", "ks/apps", "-n", "flux-system", "-o", "json"], 0);
+    case(s, "why-monitoring", &["--why", "ks/monitoring", "-n", "flux-system"], 0);
+    case(s, "generator", &["ag/platform", "-n", "flux-system"], 0);
+    case(s, "cycles", &["--cycles", "--fail-on", "cycle"], 0);
+}
+
+/// The flux-operator: FluxInstance -> its sync Kustomization -> ResourceSetInputProvider ->
+/// ResourceSet -> the GitRepositories and Kustomizations it generated per pull request.
+#[test]
+fn flux_operator_chains() {
+    let s = "flux-operator";
+    case(s, "why-podinfo-102", &["--why", "ks/podinfo-102", "-n", "apps"], 0);
+    case(s, "resourceset", &["rset/previews", "-n", "apps"], 0);
+    case(s, "resourceset.json", &["rset/previews", "-n", "apps", "-o", "json", "--depth", "1"], 0);
+    case(s, "instance", &["fluxinstance/flux", "-n", "flux-system", "--downstream", "--depth", "2"], 0);
+    case(s, "cycles", &["--cycles", "--fail-on", "cycle"], 0);
+}
+
 #[test]
 fn dot_output_renders_with_graphviz() {
     let file = example("missing-storageclass");

@@ -115,6 +115,66 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
     drop(cluster);
 }
 
+/// The ArtifactGenerator chain read from a real API server (the generator's kind served by a CRD,
+/// as source-watcher installs it) answers as the snapshot does; once the CRD is deleted with the
+/// real kubectl, a missing ExternalArtifact says that the cluster does not serve the kind.
+#[test]
+fn generator_chains_live_and_a_generator_kind_not_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenarios = ["artifact-generator"];
+    let cluster = cluster_with(tmp.path(), &scenarios);
+    let cases: &[&[&str]] = &[
+        &["--why", "ks/apps", "-n", "flux-system"],
+        &["--why", "ks/monitoring", "-n", "flux-system", "-o", "json"],
+        &["ag/platform", "-n", "flux-system", "-o", "wide"],
+        &["--cycles"],
+    ];
+    assert_live_equals_offline(bin(), &cluster, &scenarios, cases);
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    // source-watcher uninstalled: no controller removes the generator's finalizer, so it goes
+    // first, then the CRD with every ArtifactGenerator.
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new(devcluster::build::bin_dir().unwrap().join("kubectl"))
+            .args(args)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    kubectl(&[
+        "patch",
+        "ag/platform",
+        "-n",
+        "flux-system",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    kubectl(&["delete", "crd", "artifactgenerators.source.extensions.fluxcd.io", "--timeout=60s"]);
+    let note = "note: ArtifactGenerator (source.extensions.fluxcd.io) is not served by this cluster; skipped\n";
+    let unserved = "no ArtifactGenerator can generate it: the cluster does not serve ArtifactGenerator \
+                    (source.extensions.fluxcd.io); source-watcher is not installed";
+    eventually("the generator's kind no longer served", std::time::Duration::from_secs(30), || {
+        let r = run(bin(), &["--why", "ks/apps", "-n", "flux-system", "--kubeconfig", &kubeconfig]);
+        (r.code == 0 && r.stderr == note && r.stdout.contains(unserved)).then_some(()).ok_or(r.render()).err()
+    });
+    let r = run(
+        bin(),
+        &[
+            "--why",
+            "ks/monitoring",
+            "-n",
+            "flux-system",
+            "--kubeconfig",
+            &kubeconfig,
+            "--jq",
+            ".nodes[].evidence.unproduced // empty",
+        ],
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, format!("{unserved}\n").as_str()), "{}", r.stderr);
+    drop(cluster);
+}
+
 /// The real controllers make the failures; lineage names their root causes with the controllers'
 /// own words, and a kind the proxy forbids is named as missing rather than guessed at.
 #[test]

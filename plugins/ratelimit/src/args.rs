@@ -42,10 +42,14 @@ Cost model (requests per reconcile, override with --cost KIND=N):
   imageupdate=5     an ImageUpdateAutomation clones and pushes its GitRepository each reconcile.
   provider=1        a github/githubdispatch Provider posts once per event it forwards; events come
                     from the last hour of Events of its Alerts' sources.
+  inputprovider=1   a flux-operator ResourceSetInputProvider of a GitHub* or GitLab* type lists
+                    one page (up to 100) of branches, tags or pull/merge requests per reconcile,
+                    every 10m unless its fluxcd.controlplane.io/reconcileEvery annotation says.
 Limits (override with --limit NAME=N, NAME = token | app | anonymous | HOST | CREDENTIAL):
   token 5000/h, GitHub App installation 5000/h (up to 12500/h by organisation size, 15000/h on
   Enterprise Cloud), anonymous 60/h per egress IP, GitHub Enterprise Server hosts unlimited
-  (rate limiting is off by default there).
+  (rate limiting is off by default there). gitlab.com: 120000/h per user (2,000/min), 30000/h
+  per IP without a token; self-managed GitLab hosts unlimited unless --limit HOST=N.
 
 Output formats (-o): table (default), wide, json, yaml, name, tsv."
 )]
@@ -53,7 +57,8 @@ pub struct Args {
     /// Override a limit (requests/hour): token=N, app=N, anonymous=N, HOST=N or CREDENTIAL=N.
     #[arg(long = "limit", value_name = "NAME=N", value_parser = parse_pair)]
     pub limits: Vec<(String, u64)>,
-    /// Override the cost model (requests per reconcile): gitrepository=N, imageupdate=N, provider=N.
+    /// Override the cost model (requests per reconcile): gitrepository=N, imageupdate=N, provider=N,
+    /// inputprovider=N.
     #[arg(long = "cost", value_name = "KIND=N", value_parser = parse_pair)]
     pub costs: Vec<(String, u64)>,
     /// The utilisation fixes aim for, e.g. 80%.

@@ -47,6 +47,9 @@ pub struct Spender {
     pub cost: u64,
     /// The cluster it lives in (fleet mode only).
     pub cluster: Option<String>,
+    /// The flux-operator ResourceSet or FluxInstance that generated it: its interval is set
+    /// there, as the operator re-applies what it generated over any patch.
+    pub generated_by: Option<ObjectRef>,
 }
 
 /// A budget's totals.
@@ -92,19 +95,24 @@ pub struct Costs {
     pub image_update: u64,
     /// Provider (per forwarded event).
     pub provider: u64,
+    /// flux-operator ResourceSetInputProvider of a GitHub or GitLab type.
+    pub input_provider: u64,
 }
 
 impl Costs {
     /// The defaults, with `--cost` overrides.
     pub fn from_args(args: &Args) -> Result<Self, String> {
-        let mut c = Costs { git_repository: 5, image_update: 5, provider: 1 };
+        let mut c = Costs { git_repository: 5, image_update: 5, provider: 1, input_provider: 1 };
         for (k, v) in &args.costs {
             match k.as_str() {
                 "gitrepository" => c.git_repository = *v,
                 "imageupdate" | "imageupdateautomation" => c.image_update = *v,
                 "provider" => c.provider = *v,
+                "inputprovider" | "resourcesetinputprovider" => c.input_provider = *v,
                 other => {
-                    return Err(format!("--cost {other}: unknown kind (use gitrepository, imageupdate or provider)"));
+                    return Err(format!(
+                        "--cost {other}: unknown kind (use gitrepository, imageupdate, provider or inputprovider)"
+                    ));
                 }
             }
         }
@@ -115,6 +123,14 @@ impl Costs {
 /// Whether a host is GitHub: github.com, hosts named `github.*`, or one given with --github-host.
 fn is_github(host: &str, extra: &[String]) -> bool {
     host == "github.com" || host.starts_with("github.") || extra.iter().any(|h| h == host)
+}
+
+/// Whether a flux-operator input provider calls a GitHub or GitLab REST API: its `spec.type`
+/// (flux-operator `api/v1` `ResourceSetInputProvider`: GitHubBranch, GitHubTag,
+/// GitHubPullRequest, GitLabBranch, GitLabTag, GitLabMergeRequest, GitLabEnvironment). Each
+/// reconcile lists one page of up to 100 branches, tags or requests (`internal/gitprovider`).
+fn calls_git_api(provider: &Object) -> bool {
+    provider.str_at("/spec/type").is_some_and(|t| t.starts_with("GitHub") || t.starts_with("GitLab"))
 }
 
 /// Scheme and host of a Git URL; SSH URLs (`ssh://`, `git@host:`) report scheme `ssh`.
@@ -180,6 +196,7 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
     // Rate-limit Events count where spenders fail (the only namespaces a cluster is asked for
     // them: crate::reads), so a file and a cluster give the same answer.
     let failing = crate::reads::failing_namespaces(snapshot);
+    let failing_providers = crate::reads::failing_providers(snapshot);
     let mut budgets: BTreeMap<Key, Budget> = BTreeMap::new();
     let mut notes = snapshot.notes.clone();
     let mut ssh = 0;
@@ -222,6 +239,12 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
             "GitRepository" if obj.id.group == kubectl_flux_model::kinds::SOURCE_GROUP => costs.git_repository,
             "ImageUpdateAutomation" => costs.image_update,
             "Provider" => costs.provider,
+            crate::reads::INPUT_PROVIDER if obj.id.group == kubectl_flux_model::kinds::OPERATOR_GROUP => {
+                if !calls_git_api(obj) {
+                    continue;
+                }
+                costs.input_provider
+            }
             _ => continue,
         };
         // The Git object and URL that decide host and credential.
@@ -242,7 +265,8 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
             _ => git.str_at("/spec/url").unwrap_or(""),
         };
         let Some((scheme, host)) = url_host(url) else { continue };
-        if !is_github(&host, &args.github_hosts) {
+        // An input provider's type names its API, whatever the host is called.
+        if !is_github(&host, &args.github_hosts) && obj.id.kind != crate::reads::INPUT_PROVIDER {
             continue;
         }
         if scheme == "ssh" {
@@ -259,12 +283,22 @@ pub fn analyse(snapshot: &Snapshot, args: &Args, now: DateTime<Utc>) -> Result<A
             let interval = flux::interval(obj).transpose()?.unwrap_or(Duration::from_secs(600));
             (Some(interval), 3600.0 / interval.as_secs_f64().max(1.0) * per_reconcile as f64)
         };
+        let failing = if obj.id.kind == crate::reads::INPUT_PROVIDER { &failing_providers } else { &failing };
         let events = if failing.contains(obj.id.namespace.as_str()) { rate_limit_events(snapshot, &obj.id) } else { 0 };
         add(
             Key { host, auth, id },
             secret,
             token,
-            Spender { object: obj.id.clone(), interval, per_hour, cost: per_reconcile, cluster: None },
+            Spender {
+                object: obj.id.clone(),
+                interval,
+                per_hour,
+                cost: per_reconcile,
+                cluster: None,
+                generated_by: flux::labelled_managers(obj)
+                    .into_iter()
+                    .find(|m| m.group == kubectl_flux_model::kinds::OPERATOR_GROUP),
+            },
             Some((obj.id.clone(), events)),
         );
     }
@@ -297,6 +331,12 @@ fn limit_for(key: &Key, args: &Args) -> Option<u64> {
     if let Some(v) = find(&key.id).or_else(|| find(&key.host)) {
         return Some(v);
     }
+    if key.host == "gitlab.com" {
+        // GitLab.com: 2,000 API requests a minute per user, 500 a minute per IP without one
+        // (docs.gitlab.com/user/gitlab_com/rate_limits, "Current rate limits").
+        return Some(if key.auth == Auth::Anonymous { 30_000 } else { 120_000 });
+    }
+    // The credential words name GitHub's limits.
     let word = match key.auth {
         Auth::Token => "token",
         Auth::App => "app",

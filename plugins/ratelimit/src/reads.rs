@@ -18,6 +18,10 @@ use std::collections::BTreeSet;
 /// The kinds that call GitHub themselves: their Events carry the rate-limit evidence.
 pub const SPENDERS: [&str; 2] = ["GitRepository", "ImageUpdateAutomation"];
 
+/// The flux-operator's input providers (`ResourceSetInputProvider` of a GitHub or GitLab type):
+/// they call the host's REST API on their own interval; their Events carry the evidence too.
+pub const INPUT_PROVIDER: &str = "ResourceSetInputProvider";
+
 /// Above this many namespaces, one cluster-wide list rather than one per namespace.
 pub const NAMESPACES_MAX: usize = 8;
 
@@ -30,13 +34,13 @@ fn kind(name: &str) -> Option<&'static KindInfo> {
 
 /// The first lists: the spenders, Providers and Alerts, everywhere.
 pub fn first() -> Vec<Want> {
-    SPENDERS.iter().chain(&["Provider", "Alert"]).filter_map(|k| kind(k)).map(Want::all).collect()
+    SPENDERS.iter().chain(&[INPUT_PROVIDER, "Provider", "Alert"]).filter_map(|k| kind(k)).map(Want::all).collect()
 }
 
 /// What a file's first pass keeps besides [`first`]: everything the second round could ask
 /// for, so a snapshot is read once.
 pub fn offline_also() -> Vec<Want> {
-    let mut also: Vec<Want> = SPENDERS.into_iter().map(Want::events_about).collect();
+    let mut also: Vec<Want> = SPENDERS.into_iter().chain([INPUT_PROVIDER]).map(Want::events_about).collect();
     if let Some(secret) = kinds::find("", "Secret") {
         also.push(Want::labelled(secret, NOT_HELM_STORAGE));
     }
@@ -63,6 +67,16 @@ pub fn failing_namespaces(snapshot: &Snapshot) -> BTreeSet<String> {
         .collect()
 }
 
+/// The namespaces whose input providers fail: where their rate-limit Events are read.
+pub fn failing_providers(snapshot: &Snapshot) -> BTreeSet<String> {
+    kind(INPUT_PROVIDER)
+        .into_iter()
+        .flat_map(|k| snapshot.of_kind(k.group, k.kind))
+        .filter(|o| health::of(o).state == State::Failed)
+        .map(|o| o.id.namespace.to_string())
+        .collect()
+}
+
 /// A GitHub notification Provider (`github`, `githubdispatch`): it calls the API per event.
 pub fn is_github_provider(provider: &Object) -> bool {
     matches!(provider.str_at("/spec/type"), Some("github" | "githubdispatch"))
@@ -74,7 +88,7 @@ pub fn then(snapshot: &Snapshot) -> Vec<Want> {
     let mut wants = Vec::new();
     let named: BTreeSet<String> = SPENDERS
         .iter()
-        .chain(&["Provider"])
+        .chain(&[INPUT_PROVIDER, "Provider"])
         .filter_map(|k| kind(k))
         .flat_map(|k| snapshot.of_kind(k.group, k.kind))
         .filter(|o| o.str_at("/spec/secretRef/name").is_some())
@@ -87,6 +101,7 @@ pub fn then(snapshot: &Snapshot) -> Vec<Want> {
     for spender in SPENDERS {
         wants.extend(per_namespace(Want::events_about(spender), &failing));
     }
+    wants.extend(per_namespace(Want::events_about(INPUT_PROVIDER), &failing_providers(snapshot)));
     // The kinds and namespaces GitHub Providers' Alerts watch (notification volume).
     let github: BTreeSet<(String, String)> = snapshot
         .objects()

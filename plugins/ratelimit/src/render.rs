@@ -255,12 +255,18 @@ fn to_json(analysis: &Analysis, checks: &Checks, args: &Args) -> Value {
                 "exhaustedAfter": b.exhausted_after().map(format_go),
                 "rateLimited": b.rate_limited.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
                 "rateLimitEvents": b.rate_limit_events,
-                "spenders": b.spenders.iter().map(|s| json!({
-                    "object": s.object.to_string(),
-                    "interval": s.interval.map(format_go),
-                    "requestsPerHour": (s.per_hour * 10.0).round() / 10.0,
-                    "cost": s.cost,
-                })).collect::<Vec<_>>(),
+                "spenders": b.spenders.iter().map(|s| {
+                    let mut spender = json!({
+                        "object": s.object.to_string(),
+                        "interval": s.interval.map(format_go),
+                        "requestsPerHour": (s.per_hour * 10.0).round() / 10.0,
+                        "cost": s.cost,
+                    });
+                    if let Some(g) = &s.generated_by {
+                        spender["generatedBy"] = json!(g.to_string());
+                    }
+                    spender
+                }).collect::<Vec<_>>(),
                 "fix": fix,
                 "check": c.as_ref().map(|r| match r {
                     Ok(rem) => json!(rem),

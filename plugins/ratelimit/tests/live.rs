@@ -18,7 +18,8 @@ fn live_equals_offline_with_one_list_per_kind() {
     let before = requests(&cluster);
     assert_eq!(run(bin(), &["--kubeconfig", &kubeconfig, "-o", "name"]).code, 0);
     let delta = request_delta(&before, &requests(&cluster));
-    // Exactly: the spenders, Providers and Alerts everywhere; the Secrets in the namespaces
+    // Exactly: the spenders (the flux-operator's input providers too), Providers and Alerts
+    // everywhere; the Secrets in the namespaces
     // whose objects name one (Helm storage left on the server); the Events about the spenders
     // where they fail (team-a..d), and about the Kustomizations two Alerts send to GitHub
     // Providers (flux-system). A change that adds a cluster-wide read fails here.
@@ -26,6 +27,7 @@ fn live_equals_offline_with_one_list_per_kind() {
     seen.sort();
     let mut expected: Vec<String> = vec![
         "get /apis  x1".into(),
+        "list fluxcd.controlplane.io/resourcesetinputproviders  x1".into(),
         "list image.toolkit.fluxcd.io/imageupdateautomations  x1".into(),
         "list notification.toolkit.fluxcd.io/alerts  x1".into(),
         "list notification.toolkit.fluxcd.io/providers  x1".into(),

@@ -50,6 +50,36 @@ fn demo_golden() {
     }
 }
 
+/// A flux-operator ResourceSetInputProvider polling GitHub's pull requests spends from the
+/// token its Secret holds, with the sources the ResourceSet generated and the FluxInstance's sync
+/// source; each fix is made where it lasts: the provider's reconcileEvery annotation, the
+/// ResourceSet's template, the FluxInstance's spec.sync.
+#[test]
+fn input_providers_spend_and_are_fixed_where_the_operator_keeps_them() {
+    let f = example("flux-operator");
+    for (name, args) in [("wide", vec!["-o", "wide"]), ("over-limit", vec!["--limit", "token=500"])] {
+        let mut all = args.clone();
+        all.extend(["-f", f.as_str()]);
+        let r = run(bin(), &all);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_golden(&dir().join("flux-operator"), name, &r);
+    }
+    let jq = r#".budgets[0].spenders[] | select(.interval == "1m0s") | [.object, (.requestsPerHour | floor), .generatedBy // "-"] | @tsv"#;
+    let r = run(bin(), &["-f", f.as_str(), "--cost", "inputprovider=3", "--jq", jq]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            "GitRepository apps/podinfo-101\t300\tResourceSet apps/previews\n\
+             GitRepository apps/podinfo-102\t300\tResourceSet apps/previews\n\
+             GitRepository flux-system/flux-system\t300\tFluxInstance flux-system/flux\n\
+             ResourceSetInputProvider apps/preview-prs\t180\t-\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn one_token_shared_across_namespaces_is_one_budget() {
     let r = ratelimit(&[

@@ -81,7 +81,8 @@ Examples:
 
 Scope: -n NS[,NS...] or --all (cluster-wide); -l SELECTOR; --kind KIND[,KIND...]
 (gitrepo, ocirepo, bucket, helmrepo, hc, ks, hr, provider, alert, receiver, imagerepository,
-imagepolicy, imageupdateautomation). ExternalArtifacts have no spec.suspend and are never reset.
+imagepolicy, imageupdateautomation). ExternalArtifacts and ArtifactGenerators have no spec.suspend
+and are never reset.
 
 The backup (DIR/backup.json) is a kubectl `List` of the objects as read, status included, so
 `-f DIR/backup.json` works with every kubectl-flux plugin. Secrets are not backed up: Flux

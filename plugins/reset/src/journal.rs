@@ -13,9 +13,20 @@ use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The journal's steps, in order. Each is recorded once it is complete and verified.
-pub const STEPS: &[&str] =
-    &["started", "backed-up", "suspended", "deleted", "restarted", "recreated", "resumed", "verified"];
+/// The journal's steps, in order. Each is recorded once it is complete and verified; `held` and
+/// `released` only when flux-operator objects generated objects in scope ([`crate::hold`]).
+pub const STEPS: &[&str] = &[
+    "started",
+    "backed-up",
+    "held",
+    "suspended",
+    "deleted",
+    "restarted",
+    "recreated",
+    "resumed",
+    "released",
+    "verified",
+];
 
 /// Environment variable naming a step after which the process kills itself with SIGKILL (aborts,
 /// off unix), right after the step is persisted: how the tests prove `resume` works after a

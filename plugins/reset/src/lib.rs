@@ -7,6 +7,7 @@ mod args;
 mod command;
 pub mod confirm;
 pub mod error;
+pub mod hold;
 pub mod journal;
 pub mod lock;
 pub mod log;

@@ -14,8 +14,14 @@ pub const FLUX_FINALIZER: &str = "finalizers.fluxcd.io";
 
 /// Flux kinds a reset covers: every kind with `spec.suspend`. ExternalArtifact has none (its
 /// generator writes it; source-controller's CRD `config/crd/bases`), so it is never reset.
+/// Neither has ArtifactGenerator (source-watcher stops it by an annotation instead): it is left
+/// running and regenerates its ExternalArtifacts once the recreated sources are ready. The
+/// flux-operator's kinds have none either: a ResourceSet or FluxInstance that generated objects
+/// in scope is held instead ([`crate::hold`]).
 pub fn reset_kinds() -> impl Iterator<Item = &'static KindInfo> {
-    FLUX_KINDS.iter().filter(|k| k.kind != "ExternalArtifact")
+    FLUX_KINDS
+        .iter()
+        .filter(|k| !matches!(k.kind, "ExternalArtifact" | "ArtifactGenerator") && k.group != kinds::OPERATOR_GROUP)
 }
 
 /// The order objects are created and resumed in: notification first (so no event is missed),
@@ -93,6 +99,18 @@ impl Scope {
                     "ExternalArtifacts cannot be reset: they have no spec.suspend and their generator rewrites them"
                         .into(),
                 ));
+            }
+            if k.kind == "ArtifactGenerator" {
+                return Err(ResetError::Usage(
+                    "ArtifactGenerators are not reset: they have no spec.suspend; reset their sources and they regenerate their ExternalArtifacts"
+                        .into(),
+                ));
+            }
+            if k.group == kinds::OPERATOR_GROUP {
+                return Err(ResetError::Usage(format!(
+                    "{}s are not reset: the flux-operator's objects have no spec.suspend; reset what they generate and the reset holds them meanwhile",
+                    k.kind
+                )));
             }
             if !chosen.contains(&k) {
                 chosen.push(k);

@@ -40,10 +40,12 @@ Examples:
 Output formats (-o): table (default), wide, json, yaml, name, tsv.
 TSV columns: tenant, objects, shortest interval (s), artifact bytes, fetch bytes/h, share %, git calls/h,
 api calls/h, failing, stalled, suspended, findings. Rows are sorted guilty first.
-Tenants come from the label toolkit.fluxcd.io/tenant (--tenant-label), else the namespace."
+Tenants come from the label toolkit.fluxcd.io/tenant (--tenant-label) on the object, else on its
+Namespace (where `flux create tenant` puts it), else the namespace; a tenant may span namespaces."
 )]
 pub struct Args {
-    /// The label naming an object's tenant; objects without it belong to their namespace.
+    /// The label naming an object's tenant, read on the object, else on its Namespace; objects
+    /// with neither belong to their namespace.
     #[arg(long, value_name = "KEY", default_value = "toolkit.fluxcd.io/tenant")]
     pub tenant_label: String,
     /// Budget: every interval must be at least this (Go duration).

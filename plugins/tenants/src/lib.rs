@@ -17,13 +17,15 @@ use kubectl_flux_output::Printer;
 use kubectl_flux_source::{self as source, Source, Want};
 use tenants::Report;
 
-/// What flux-tenants lists from a cluster: every Flux kind, plus Helm storage Secrets
-/// (`owner=helm`) in full: the objects each HelmRelease applies are in their `data.release`.
+/// What flux-tenants lists from a cluster: every Flux kind, Helm storage Secrets (`owner=helm`)
+/// in full (the objects each HelmRelease applies are in their `data.release`), and the
+/// Namespaces' metadata (their tenant label).
 pub fn wants() -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
     if let Some(secret) = kubectl_flux_model::kinds::find("", "Secret") {
         wants.push(Want::labelled(secret, "owner=helm"));
     }
+    wants.push(Want::namespaces());
     wants
 }
 

@@ -95,6 +95,7 @@ fn table(report: &Report, palette: Palette) -> Table {
         "STALLED",
         "SUSPENDED",
         "FINDINGS",
+        "SERVICEACCOUNTS+",
     ]);
     for (i, tenant) in report.tenants.iter().enumerate() {
         let kinds: Vec<String> = tenant.by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -122,6 +123,10 @@ fn table(report: &Report, palette: Palette) -> Table {
             tenant.stalled.to_string(),
             tenant.suspended.to_string(),
             tenant.findings.len().to_string(),
+            match tenant.service_accounts.len() {
+                0 => "-".to_string(),
+                _ => tenant.service_accounts.iter().cloned().collect::<Vec<_>>().join(", "),
+            },
         ]);
     }
     t
@@ -255,6 +260,7 @@ fn to_json(report: &Report) -> Value {
                 "failing": t.failing,
                 "stalled": t.stalled,
                 "suspended": t.suspended,
+                "serviceAccounts": t.service_accounts,
                 "reason": crate::tenants::reason(t),
                 "top": t.top.iter().map(|l| json!({
                     "object": l.id.to_string(),

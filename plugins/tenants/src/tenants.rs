@@ -52,6 +52,9 @@ pub struct Tenant {
     pub stalled: usize,
     /// Suspended objects.
     pub suspended: usize,
+    /// The ServiceAccounts its Kustomizations and HelmReleases impersonate
+    /// (`spec.serviceAccountName`), as `namespace/name`: whose RBAC bounds what the tenant applies.
+    pub service_accounts: BTreeSet<String>,
     /// Share of all fetch load (0..=1).
     pub share: f64,
     /// The objects responsible for most of its load, largest first.
@@ -133,6 +136,11 @@ pub fn build(snapshot: &Snapshot, args: &Args, scope: &Scope) -> Result<Report, 
         t.suspended += usize::from(l.suspended);
         t.top.push(l.clone());
     }
+    for obj in &flux_objects {
+        if let (Some(sa), Some(t)) = (flux::service_account(obj), tenants.get_mut(&tenant_of(obj))) {
+            t.service_accounts.insert(sa.namespaced_name());
+        }
+    }
     for t in tenants.values_mut() {
         t.share = if total_fetch > 0.0 { t.fetch_bytes_per_hour / total_fetch } else { 0.0 };
         t.top.sort_by(|a, b| {
@@ -144,7 +152,7 @@ pub fn build(snapshot: &Snapshot, args: &Args, scope: &Scope) -> Result<Report, 
         t.top.retain(|l| l.fetch_bytes_per_hour.unwrap_or(0.0) > 0.0);
         t.top.truncate(3);
     }
-    let mut findings = isolation_findings(&flux_objects, &tenant_of);
+    let mut findings = isolation_findings(snapshot, &flux_objects, &tenant_of, &args.tenant_label);
     findings.extend(budget_findings(&loads, &tenants, args));
     findings.sort();
     for f in &findings {
@@ -177,7 +185,12 @@ pub fn build(snapshot: &Snapshot, args: &Args, scope: &Scope) -> Result<Report, 
     Ok(Report { tenants: ranked, findings, apps, objects: loads.len(), failing_share, advice, band, notes })
 }
 
-fn isolation_findings(objects: &[&Object], tenant_of: &dyn Fn(&Object) -> String) -> Vec<Finding> {
+fn isolation_findings(
+    snapshot: &Snapshot,
+    objects: &[&Object],
+    tenant_of: &dyn Fn(&Object) -> String,
+    label: &str,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let by_id: BTreeMap<&ObjectRef, &Object> = objects.iter().map(|o| (&o.id, *o)).collect();
     let mut users: BTreeMap<ObjectRef, BTreeSet<String>> = BTreeMap::new();
@@ -190,19 +203,33 @@ fn isolation_findings(objects: &[&Object], tenant_of: &dyn Fn(&Object) -> String
             message,
         };
         let applies = matches!(obj.id.group.as_str(), KUSTOMIZE_GROUP | HELM_GROUP);
-        if applies && flux::service_account(obj).is_none() && obj.id.namespace != "flux-system" {
+        let account = flux::service_account(obj);
+        // What an object that impersonates a ServiceAccount can reach is that account's RBAC:
+        // each finding on it names the account.
+        let as_account = account.as_ref().map(|sa| format!(" (applies as ServiceAccount {})", sa.namespaced_name()));
+        let as_account = as_account.as_deref().unwrap_or("");
+        if applies && account.is_none() && obj.id.namespace != "flux-system" {
             out.push(finding(
                 "no spec.serviceAccountName: applies with the controller's own (cluster-admin) permissions".into(),
             ));
         }
+        if let Some(sa) = &account {
+            let owner = flux::tenant(snapshot, sa, label);
+            if owner != tenant {
+                out.push(finding(format!(
+                    "applies as ServiceAccount {} of tenant {owner}: it acts with another tenant's permissions",
+                    sa.namespaced_name()
+                )));
+            }
+        }
         if let Some(src) = flux::source_ref(obj) {
             if src.namespace != obj.id.namespace {
-                out.push(finding(format!("cross-namespace sourceRef to {src}")));
+                out.push(finding(format!("cross-namespace sourceRef to {src}{as_account}")));
             }
             if let Some(source) = by_id.get(&src) {
                 let owner = tenant_of(source);
                 if owner != tenant {
-                    out.push(finding(format!("uses {src} of tenant {owner}")));
+                    out.push(finding(format!("uses {src} of tenant {owner}{as_account}")));
                 }
             }
             users.entry(src).or_default().insert(tenant.clone());

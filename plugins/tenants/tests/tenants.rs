@@ -45,6 +45,37 @@ fn demo_golden() {
     }
 }
 
+/// `flux create tenant` labels Namespaces, not the tenant's Flux objects: sre-team owns two
+/// namespaces and is one tenant; an object's own label wins over its Namespace's; findings name
+/// the ServiceAccount an object applies as, and the one of another tenant.
+#[test]
+fn multi_tenancy_golden_with_tenants_from_namespace_labels() {
+    let f = example("multi-tenancy");
+    for (name, args) in [("table", vec![]), ("wide", vec!["-o", "wide"]), ("json", vec!["-o", "json"])] {
+        let r = tenants(&f, &args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_golden(&dir().join("multi-tenancy"), name, &r);
+    }
+    let r = tenants(&f, &["--jq", r#".tenants[] | select(.name == "sre-team") | .byKind, .serviceAccounts"#]);
+    assert_eq!(
+        r.stdout,
+        "{\"HelmChart\":1,\"HelmRelease\":2,\"HelmRepository\":1,\"OCIRepository\":1}\n\
+         [\"cert-manager/sre-team\",\"envoy-gateway-system/sre-team\"]\n"
+    );
+    // One namespace of a tenant still answers with the tenant's name.
+    let r = tenants(&f, &["-n", "envoy-gateway-system", "-o", "name"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "tenant/sre-team\n"));
+    // Another label: no Namespace carries it, so every namespace is its own tenant again.
+    let r = tenants(&f, &["--tenant-label", "example.com/team", "-o", "name"]);
+    assert_eq!(r.stdout, "tenant/apps\ntenant/envoy-gateway-system\ntenant/flux-system\ntenant/cert-manager\n");
+    let r = tenants(&f, &["--jq", r#"[.findings[] | select(.object == "Kustomization apps/canary") | .message]"#]);
+    assert_eq!(
+        r.stdout,
+        "[\"applies as ServiceAccount apps/dev-team of tenant dev-team: it acts with another tenant's permissions\",\
+         \"uses GitRepository apps/dev-team of tenant dev-team (applies as ServiceAccount apps/dev-team)\"]\n"
+    );
+}
+
 #[test]
 fn the_guilty_tenant_comes_first_with_its_reason() {
     let f = example("guilty-tenant");

@@ -8,7 +8,7 @@ use crate::flux;
 use crate::health::{self, Health};
 use kubectl_flux_model::id_index::IdIndex;
 use kubectl_flux_model::json::Json;
-use kubectl_flux_model::kinds::{self, HELM_GROUP, KUSTOMIZE_GROUP};
+use kubectl_flux_model::kinds::{self, HELM_GROUP, OPERATOR_GROUP};
 use kubectl_flux_model::object::{Object, ObjectRef, split_api_version};
 use kubectl_flux_model::snapshot::Snapshot;
 use serde::Serialize;
@@ -47,6 +47,10 @@ pub enum Relation {
     ManagedLabel,
     /// `metadata.ownerReferences`.
     Owns,
+    /// ArtifactGenerator -> the ExternalArtifacts it generates.
+    Generates,
+    /// ResourceSet `spec.inputsFrom` -> the ResourceSetInputProviders it reads.
+    InputsFrom,
     /// StatefulSet `volumeClaimTemplates` -> the PVCs it creates.
     ClaimTemplate,
     /// Pod -> PVC it mounts.
@@ -90,8 +94,8 @@ impl Relation {
         use Relation::*;
         match self {
             SourceRef | ChartRef | HelmChart | DependsOn | ValuesFrom | SubstituteFrom | ServiceAccount | SecretRef
-            | ProviderRef => Category::Needs,
-            Inventory | HelmManifest | ManagedLabel | Owns | ClaimTemplate => Category::Holds,
+            | ProviderRef | InputsFrom => Category::Needs,
+            Inventory | HelmManifest | ManagedLabel | Owns | ClaimTemplate | Generates => Category::Holds,
             HealthCheck | MountsClaim | MountsConfig | BoundVolume | StorageClass => Category::Uses,
         }
     }
@@ -114,6 +118,8 @@ impl Relation {
             HelmManifest => "helmManifest",
             ManagedLabel => "managedLabel",
             Owns => "owns",
+            Generates => "generates",
+            InputsFrom => "inputsFrom",
             ClaimTemplate => "claimTemplate",
             MountsClaim => "mountsClaim",
             MountsConfig => "mountsConfig",
@@ -128,7 +134,7 @@ impl Relation {
         use Phase::*;
         use Relation::*;
         match self {
-            SourceRef | ChartRef | HelmChart | DependsOn => Some((Exists, Ready)),
+            SourceRef | ChartRef | HelmChart | DependsOn | InputsFrom => Some((Exists, Ready)),
             ValuesFrom | SubstituteFrom if !optional => Some((Exists, Exists)),
             ServiceAccount | SecretRef => Some((Exists, Exists)),
             ProviderRef => Some((Ready, Ready)),
@@ -142,7 +148,14 @@ impl Relation {
 
     /// Whether `to` cannot exist until `from` has applied/created it (produced-by).
     pub fn produces(self) -> bool {
-        matches!(self, Relation::Inventory | Relation::HelmManifest | Relation::Owns | Relation::ClaimTemplate)
+        matches!(
+            self,
+            Relation::Inventory
+                | Relation::HelmManifest
+                | Relation::Owns
+                | Relation::ClaimTemplate
+                | Relation::Generates
+        )
     }
 }
 
@@ -287,6 +300,12 @@ impl Graph {
             let relation = if id.group == HELM_GROUP { Relation::ChartRef } else { Relation::SourceRef };
             self.edge(snapshot, id, src, relation, false);
         }
+        for src in flux::generator_sources(obj) {
+            self.edge(snapshot, id, src, Relation::SourceRef, false);
+        }
+        for artifact in flux::generated_artifacts(obj) {
+            self.edge(snapshot, id, artifact, Relation::Generates, false);
+        }
         if let Some(chart) = flux::generated_helm_chart(obj) {
             self.edge(snapshot, id, chart, Relation::HelmChart, false);
         }
@@ -312,7 +331,15 @@ impl Graph {
         for check in flux::health_checks(obj) {
             self.edge(snapshot, id, check, Relation::HealthCheck, false);
         }
-        if id.group == KUSTOMIZE_GROUP {
+        match flux::input_providers(obj, snapshot.of_kind(OPERATOR_GROUP, "ResourceSetInputProvider")) {
+            Ok(providers) => {
+                for provider in providers {
+                    self.edge(snapshot, id, provider, Relation::InputsFrom, false);
+                }
+            }
+            Err(note) => self.notes.push(note),
+        }
+        if flux::keeps_inventory(obj) {
             for entry in flux::inventory(obj) {
                 self.edge(snapshot, id, entry, Relation::Inventory, false);
             }
@@ -436,19 +463,11 @@ impl Graph {
         }
     }
 
-    /// Objects labelled as applied by a Kustomization or installed by a HelmRelease that the
-    /// manager's inventory does not list: a state-corruption finding, still drawn as managed.
+    /// Objects labelled as applied by a Kustomization, a HelmRelease or a flux-operator
+    /// ResourceSet or FluxInstance that the manager's inventory does not list: a state-corruption
+    /// finding, still drawn as managed.
     fn add_label_edges(&mut self, snapshot: &Snapshot, obj: &Object, listed: &PairSet) {
-        for (group, kind, prefix) in [
-            (KUSTOMIZE_GROUP, "Kustomization", "kustomize.toolkit.fluxcd.io"),
-            (HELM_GROUP, "HelmRelease", "helm.toolkit.fluxcd.io"),
-        ] {
-            let (Some(name), Some(ns)) =
-                (obj.label(&format!("{prefix}/name")), obj.label(&format!("{prefix}/namespace")))
-            else {
-                continue;
-            };
-            let manager = ObjectRef::new(group, kind, ns, name);
+        for manager in flux::labelled_managers(obj) {
             let in_inventory = self.find(&manager).zip(self.find(&obj.id)).is_some_and(|pair| listed.contains(&pair));
             if !in_inventory {
                 self.edge(snapshot, &manager, obj.id.clone(), Relation::ManagedLabel, false);

@@ -32,8 +32,15 @@ pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 pub const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
 /// Provider, Alert and Receiver's group.
 pub const NOTIFICATION_GROUP: &str = "notification.toolkit.fluxcd.io";
+/// source-watcher's group (ArtifactGenerator, since Flux 2.7; fluxcd/source-watcher
+/// `api/v1beta1`). It is not under `toolkit.fluxcd.io`, yet a Flux controller's.
+pub const SOURCE_EXTENSIONS_GROUP: &str = "source.extensions.fluxcd.io";
 /// Image reflector's group (ImageRepository, ImagePolicy).
 pub const IMAGE_GROUP: &str = "image.toolkit.fluxcd.io";
+/// The flux-operator's group (controlplaneio-fluxcd/flux-operator `api/v1`: FluxInstance,
+/// FluxReport, ResourceSet, ResourceSetInputProvider). Not Flux's own controllers', yet it installs
+/// and drives them on many clusters.
+pub const OPERATOR_GROUP: &str = "fluxcd.controlplane.io";
 
 /// Every Flux kind, in the order plugins print them.
 pub const FLUX_KINDS: &[KindInfo] = &[
@@ -43,6 +50,7 @@ pub const FLUX_KINDS: &[KindInfo] = &[
     k!(SOURCE_GROUP, "HelmRepository", "helmrepositories", ["helmrepo"], true),
     k!(SOURCE_GROUP, "HelmChart", "helmcharts", ["hc"], true),
     k!(SOURCE_GROUP, "ExternalArtifact", "externalartifacts", [], true),
+    k!(SOURCE_EXTENSIONS_GROUP, "ArtifactGenerator", "artifactgenerators", ["ag"], true),
     k!(KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ["ks"], true),
     k!(HELM_GROUP, "HelmRelease", "helmreleases", ["hr"], true),
     k!(NOTIFICATION_GROUP, "Provider", "providers", [], true),
@@ -51,6 +59,10 @@ pub const FLUX_KINDS: &[KindInfo] = &[
     k!(IMAGE_GROUP, "ImageRepository", "imagerepositories", [], true),
     k!(IMAGE_GROUP, "ImagePolicy", "imagepolicies", [], true),
     k!(IMAGE_GROUP, "ImageUpdateAutomation", "imageupdateautomations", [], true),
+    k!(OPERATOR_GROUP, "FluxInstance", "fluxinstances", [], true),
+    k!(OPERATOR_GROUP, "FluxReport", "fluxreports", [], true),
+    k!(OPERATOR_GROUP, "ResourceSet", "resourcesets", ["rset"], true),
+    k!(OPERATOR_GROUP, "ResourceSetInputProvider", "resourcesetinputproviders", ["rsip"], true),
 ];
 
 /// Kubernetes kinds the plugins follow in lineage chains.
@@ -81,9 +93,16 @@ pub fn all() -> impl Iterator<Item = &'static KindInfo> {
     FLUX_KINDS.iter().chain(CORE_KINDS)
 }
 
-/// Whether a group is one of Flux's.
+/// Whether a group is one of Flux's controllers' (`*.toolkit.fluxcd.io`, source-watcher's) or the
+/// flux-operator's.
 pub fn is_flux_group(group: &str) -> bool {
-    group.ends_with(".toolkit.fluxcd.io")
+    group.ends_with(".toolkit.fluxcd.io") || group == SOURCE_EXTENSIONS_GROUP || group == OPERATOR_GROUP
+}
+
+/// Whether a group is an add-on's most clusters run without (the flux-operator's): a cluster
+/// that does not serve its kinds is no finding, so nothing notes it.
+pub fn is_add_on(group: &str) -> bool {
+    group == OPERATOR_GROUP
 }
 
 /// Looks a kind up by group and kind (a hash lookup: readers ask once per object they read).
@@ -117,6 +136,11 @@ mod tests {
         assert_eq!(resolve("HelmReleases").unwrap().kind, "HelmRelease");
         assert_eq!(resolve("gitrepositories.source.toolkit.fluxcd.io").unwrap().kind, "GitRepository");
         assert_eq!(resolve("sc").unwrap().group, "storage.k8s.io");
+        assert_eq!(resolve("ag").unwrap().kind, "ArtifactGenerator");
+        assert!(is_flux_group(resolve("artifactgenerators").unwrap().group));
+        assert_eq!(resolve("rset").unwrap().kind, "ResourceSet");
+        assert_eq!(resolve("fluxinstances.fluxcd.controlplane.io").unwrap().kind, "FluxInstance");
+        assert!(is_flux_group(resolve("rsip").unwrap().group));
         assert_eq!(resolve("pvc").unwrap().kind, "PersistentVolumeClaim");
         assert!(resolve("gitrepositories.apps").is_none());
         assert!(resolve("banana").is_none());

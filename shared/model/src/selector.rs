@@ -61,6 +61,42 @@ impl Selector {
         })
     }
 
+    /// A Kubernetes `LabelSelector` (`matchLabels`, `matchExpressions` with `In`, `NotIn`,
+    /// `Exists`, `DoesNotExist`), as ResourceSets and Deployments write it. An unknown operator
+    /// is an error naming it; an empty selector matches everything, as the API server has it.
+    pub fn from_label_selector(selector: &crate::json::Json) -> Result<Self, String> {
+        let mut requirements = Vec::new();
+        let mut text = Vec::new();
+        for (k, v) in selector.get("matchLabels").and_then(|m| m.as_object()).into_iter().flat_map(|m| m.iter()) {
+            let v = v.as_str().unwrap_or_default().to_string();
+            text.push(format!("{k}={v}"));
+            requirements.push(Requirement::Equals(k.to_string(), v));
+        }
+        for e in selector.get("matchExpressions").and_then(|m| m.as_array()).into_iter().flatten() {
+            let key = e.get("key").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let set = values.join(",");
+            let (req, typed) = match e.get("operator").and_then(|o| o.as_str()).unwrap_or_default() {
+                "In" => (Requirement::In(key.clone(), values), format!("{key} in ({set})")),
+                "NotIn" => (Requirement::NotIn(key.clone(), values), format!("{key} notin ({set})")),
+                "Exists" => (Requirement::Exists(key.clone()), key.clone()),
+                "DoesNotExist" => (Requirement::NotExists(key.clone()), format!("!{key}")),
+                other => {
+                    return Err(format!("label selector operator {other:?} is not In, NotIn, Exists or DoesNotExist"));
+                }
+            };
+            text.push(typed);
+            requirements.push(req);
+        }
+        Ok(Selector { requirements, text: text.join(",") })
+    }
+
     /// The selector as typed.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -126,5 +162,23 @@ mod tests {
         }
         assert!(Selector::parse("a in b").unwrap_err().contains("\"a in b\""));
         assert!(Selector::parse("=x").is_err());
+    }
+
+    #[test]
+    fn reads_a_kubernetes_label_selector() {
+        let o = obj(serde_json::json!({"team": "a", "tier": "web"}));
+        let json = |v: serde_json::Value| crate::json::Json::from(v);
+        let s = Selector::from_label_selector(&json(serde_json::json!({
+            "matchLabels": {"team": "a"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "db"]}, {"key": "gone", "operator": "DoesNotExist"}],
+        })))
+        .unwrap();
+        assert!(s.matches(&o));
+        assert_eq!(s.as_str(), "team=a,tier in (web,db),!gone");
+        let other = Selector::from_label_selector(&json(serde_json::json!({"matchLabels": {"team": "b"}}))).unwrap();
+        assert!(!other.matches(&o));
+        assert!(Selector::from_label_selector(&json(serde_json::json!({}))).unwrap().matches(&o));
+        let bad = json(serde_json::json!({"matchExpressions": [{"key": "x", "operator": "Gt"}]}));
+        assert!(Selector::from_label_selector(&bad).unwrap_err().contains("\"Gt\""));
     }
 }

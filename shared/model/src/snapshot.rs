@@ -73,6 +73,8 @@ pub struct Snapshot {
     pub listed_kinds: BTreeSet<(String, String)>,
     /// Kinds (group, kind, namespace) whose objects in one namespace were read completely.
     listed_in: BTreeSet<(String, String, String)>,
+    /// Kinds (group, kind) the cluster answered it does not serve (their CRD is not installed).
+    not_served: BTreeSet<(String, String)>,
     /// What the snapshot lacks and why (a missing CRD, a kind the user may not list), said once
     /// in every answer.
     pub notes: Vec<String>,
@@ -166,6 +168,16 @@ impl Snapshot {
     /// Whether objects of this kind were read, so absence means NotFound.
     pub fn is_listed(&self, group: &str, kind: &str) -> bool {
         self.listed_kinds.contains(&(group.to_string(), kind.to_string()))
+    }
+
+    /// Records that the cluster does not serve a kind (a list of it answered 404).
+    pub fn mark_not_served(&mut self, group: &str, kind: &str) {
+        self.not_served.insert((group.to_string(), kind.to_string()));
+    }
+
+    /// Whether the cluster said it does not serve this kind: no object of it can exist.
+    pub fn is_not_served(&self, group: &str, kind: &str) -> bool {
+        self.not_served.contains(&(group.to_string(), kind.to_string()))
     }
 
     /// Records that a kind's objects in one namespace were listed completely.

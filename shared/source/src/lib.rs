@@ -79,6 +79,12 @@ impl Want {
         }
     }
 
+    /// Lists every Namespace's metadata: what a plugin that groups by tenant reads, since
+    /// `flux create tenant` labels the tenant's Namespaces and not its Flux objects.
+    pub fn namespaces() -> Self {
+        Want::metadata(kubectl_flux_model::kinds::find("", "Namespace").expect("Namespace is a known kind"), None)
+    }
+
     /// Lists every Event (core/v1).
     pub fn events() -> Self {
         Want::all(kubectl_flux_model::kinds::find("", "Event").expect("Event is a known kind"))

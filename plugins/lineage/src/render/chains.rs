@@ -6,6 +6,7 @@ use crate::why::Chain;
 use kubectl_flux_graph::flux;
 use kubectl_flux_graph::graph::{Graph, Relation};
 use kubectl_flux_model::event::Event;
+use kubectl_flux_model::kinds;
 use kubectl_flux_model::{ObjectRef, Snapshot};
 use kubectl_flux_output::color::Palette;
 use kubectl_flux_output::table::Table;
@@ -127,6 +128,7 @@ impl Report<'_> {
             for e in self.graph.incoming(node) {
                 lines.push(format!("  {} ({})", self.graph.nodes[e.from].id, e.relation.label()));
             }
+            lines.extend(self.unproduced(node));
         }
         let mut shown: Vec<String> = Vec::new();
         if let Some(obj) = self.snapshot.get(&n.id) {
@@ -221,7 +223,32 @@ impl Report<'_> {
             .into_iter()
             .map(|e| json!({"type": e.kind, "reason": e.reason, "message": e.message, "count": e.count, "firstSeen": e.first.map(rfc3339), "lastSeen": e.last.map(rfc3339), "source": e.source}))
             .collect();
-        json!({"conditions": conditions, "events": events})
+        let mut evidence = json!({"conditions": conditions, "events": events});
+        if let Some(why) = self.unproduced(node) {
+            evidence["unproduced"] = json!(why);
+        }
+        evidence
+    }
+
+    /// For a missing ExternalArtifact that no ArtifactGenerator in the snapshot generates, why:
+    /// none of them names it, or the cluster does not serve the generator's kind (source-watcher
+    /// is not installed), or the generators were not read. `None` for any other node.
+    fn unproduced(&self, node: usize) -> Option<String> {
+        let n = &self.graph.nodes[node];
+        let produced = self.graph.incoming(node).any(|e| e.relation.produces());
+        if n.exists || produced || n.id.group != kinds::SOURCE_GROUP || n.id.kind != "ExternalArtifact" {
+            return None;
+        }
+        let (group, kind) = (kinds::SOURCE_EXTENSIONS_GROUP, "ArtifactGenerator");
+        Some(if self.snapshot.is_not_served(group, kind) {
+            format!(
+                "no {kind} can generate it: the cluster does not serve {kind} ({group}); source-watcher is not installed"
+            )
+        } else if self.snapshot.is_listed_at(group, kind, &n.id.namespace) {
+            format!("no {kind} in {} generates it (spec.artifacts names it nowhere)", n.id.namespace)
+        } else {
+            format!("{kind}s were not read: which one should generate it is unknown")
+        })
     }
 
     fn step_words(&self, s: &Step) -> String {

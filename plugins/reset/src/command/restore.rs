@@ -32,7 +32,10 @@ pub async fn restore(args: &Args, resolved: &Resolved, from: &Path, log: &mut Lo
     let id = lock::acquire(&api, ns, &id, &path.display().to_string(), reset_dir.as_deref()).await?;
     let result = async {
         steps::recreate(&api, &targets, log).await?;
-        steps::resume(&api, &targets, log).await
+        steps::resume(&api, &targets, log).await?;
+        // Whichever reset held what generated these objects, the cluster matches the backup only
+        // once they run again.
+        crate::hold::release(&api, &crate::hold::holders(&targets), None, log).await
     }
     .await;
     lock::release(&api, ns, &id).await?;

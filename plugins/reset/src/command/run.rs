@@ -143,6 +143,11 @@ pub(super) async fn drive(
     let id = started.get("id").and_then(Value::as_str).unwrap_or("").to_string();
     let ns =
         started.get("controllersNamespace").and_then(Value::as_str).unwrap_or(&args.controllers_namespace).to_string();
+    let holders = crate::hold::holders(targets);
+    if !holders.is_empty() && !journal.done("held") {
+        crate::hold::hold(api, &holders, &id, log).await?;
+        journal.record("held", json!({"holders": holders.iter().map(|h| h.id.to_string()).collect::<Vec<_>>()}))?;
+    }
     if !journal.done("suspended") {
         steps::suspend(api, targets, log).await?;
         journal.record("suspended", json!({}))?;
@@ -162,6 +167,10 @@ pub(super) async fn drive(
     if !journal.done("resumed") {
         steps::resume(api, targets, log).await?;
         journal.record("resumed", json!({}))?;
+    }
+    if !holders.is_empty() && !journal.done("released") {
+        crate::hold::release(api, &holders, Some(&id), log).await?;
+        journal.record("released", json!({}))?;
     }
     lock::release(api, &ns, &id).await?;
     let restarted = journal.get("restarted").cloned().unwrap_or(Value::Null);

@@ -12,7 +12,7 @@
 use super::client::{Failure, connection_message};
 use super::connection::{Cluster, Connection, connect};
 use super::discovery::{Core, Served, collection_path};
-use super::list::{JSON, Namespaces, ROUNDS_MAX, apply, not_served, note};
+use super::list::{JSON, Namespaces, ROUNDS_MAX, apply, unserved};
 use crate::Want;
 use crate::filter::Filter;
 use crate::items::{ListedAs, Parsed, parse_item};
@@ -253,7 +253,7 @@ impl WatchCache {
         for want in wants {
             let k = want.kind;
             let Some(s) = served.get(&(k.group.to_string(), k.kind.to_string())) else {
-                note(snapshot, not_served(k));
+                unserved(snapshot, k);
                 continue;
             };
             let (store, started) = self.store(entry, want, &s.version, namespace);

@@ -80,7 +80,7 @@ impl Cluster {
                 Some(s) => {
                     jobs.push(async move { (want, s.version.clone(), self.list(want, &s.version, namespace).await) })
                 }
-                None => note(snapshot, not_served(k)),
+                None => unserved(snapshot, k),
             }
         }
         for (want, version, result) in futures::future::join_all(jobs).await {
@@ -159,7 +159,7 @@ pub(crate) fn apply(
                 }
             }
         }
-        Err(Failure::NotFound(_)) => note(snapshot, not_served(k)),
+        Err(Failure::NotFound(_)) => unserved(snapshot, k),
         Err(Failure::Forbidden(message)) => {
             let place = want.namespace.as_deref().map(|ns| format!(" in {ns}")).unwrap_or_default();
             note(snapshot, format!("forbidden to {call} ({message}); the answer lacks every {} object{place}", k.kind))
@@ -254,6 +254,16 @@ pub(crate) fn not_served(k: &kubectl_flux_model::kinds::KindInfo) -> String {
     format!("{} ({}) is not served by this cluster; skipped", k.kind, k.group)
 }
 
+/// Records a kind the cluster does not serve (discovery lacks it, or its list answered 404):
+/// the snapshot knows no object of it can exist, and says so once, unless the kind belongs to an
+/// add-on most clusters run without ([`kubectl_flux_model::kinds::is_add_on`]).
+pub(crate) fn unserved(snapshot: &mut Snapshot, k: &kubectl_flux_model::kinds::KindInfo) {
+    snapshot.mark_not_served(k.group, k.kind);
+    if !kubectl_flux_model::kinds::is_add_on(k.group) {
+        note(snapshot, not_served(k));
+    }
+}
+
 /// Adds a note once: a kind listed in several namespaces, or in several rounds, is noted once.
 pub(crate) fn note(snapshot: &mut Snapshot, text: String) {
     if !snapshot.notes.contains(&text) {
@@ -273,6 +283,18 @@ mod tests {
         note(&mut snapshot, not_served(cron));
         note(&mut snapshot, "forbidden".into());
         assert_eq!(snapshot.notes, ["CronJob (batch) is not served by this cluster; skipped", "forbidden"]);
+    }
+
+    #[test]
+    fn an_add_on_not_served_is_known_without_a_note() {
+        let mut snapshot = Snapshot::new();
+        let rset = kubectl_flux_model::kinds::find(kubectl_flux_model::kinds::OPERATOR_GROUP, "ResourceSet").unwrap();
+        unserved(&mut snapshot, rset);
+        assert!(snapshot.is_not_served(rset.group, rset.kind));
+        assert!(snapshot.notes.is_empty(), "{:?}", snapshot.notes);
+        let cron = kubectl_flux_model::kinds::find("batch", "CronJob").unwrap();
+        unserved(&mut snapshot, cron);
+        assert_eq!(snapshot.notes, ["CronJob (batch) is not served by this cluster; skipped"]);
     }
 
     #[test]
