@@ -20,19 +20,25 @@
 //! - Kubernetes objects find their owners, claims, mounts and volumes in their own namespace or
 //!   among cluster-scoped objects. An object's children (owner references) lie in its own
 //!   namespace, unless it is cluster-scoped: then, as past the same bounds, every kind is listed
-//!   everywhere.
+//!   everywhere, if the object is reached at its Ready phase (an owner waits for what it owns to
+//!   be ready). A healthy cluster-scoped object waited for only to exist (a PVC's StorageClass,
+//!   a PVC's volume) is not followed further, as neither chains nor cycles pass through it.
 //! - A missing object is shown with every object that refers to it: those lie in its namespace,
-//!   or anywhere for a cluster-scoped one (listed everywhere, as above).
+//!   or, for a cluster-scoped one, anywhere: the kinds that can name it (a PVC names its
+//!   StorageClass and its volume, [`namespaced_referrers`]) are listed in every namespace. What
+//!   a missing object would own is not looked for: Kubernetes' garbage collector deletes a
+//!   dependent once all its owners are verified absent (kubernetes.io, Garbage Collection,
+//!   "Owners and dependents"); a dependent that keeps another owner is not found this way.
 //!
 //! An object that two Kustomizations both list in their inventories names only the last one to
 //! apply it; the other is found only if the chain leads to it otherwise.
 
 use kubectl_flux_graph::flux;
-use kubectl_flux_graph::graph::Graph;
+use kubectl_flux_graph::graph::{Graph, Phase, namespaced_referrers};
 use kubectl_flux_model::kinds::{self, CORE_KINDS, FLUX_KINDS, KindInfo};
 use kubectl_flux_model::{ObjectRef, Snapshot};
 use kubectl_flux_source::Want;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Above this many namespaces, the Kubernetes kinds are listed once in every namespace.
 pub const NAMESPACES_MAX: usize = 8;
@@ -55,9 +61,14 @@ pub fn kube_want(k: &'static KindInfo) -> Want {
     if k.kind == "Secret" { Want::metadata(k, None) } else { Want::all(k) }
 }
 
-/// The namespaced Kubernetes kinds in one namespace.
-fn in_namespace(namespace: &str) -> impl Iterator<Item = Want> + '_ {
-    kube_kinds(true).map(move |k| kube_want(k).in_namespace(namespace))
+/// A kind as (group, kind).
+type KindKey = (&'static str, &'static str);
+
+/// The namespaced Kubernetes kinds in one namespace, but those already listed everywhere.
+fn in_namespace<'a>(namespace: &'a str, everywhere: &'a BTreeSet<KindKey>) -> impl Iterator<Item = Want> + 'a {
+    kube_kinds(true)
+        .filter(|k| !everywhere.contains(&(k.group, k.kind)))
+        .map(move |k| kube_want(k).in_namespace(namespace))
 }
 
 /// The Flux kinds and Helm storage Secrets in one namespace, or in every namespace.
@@ -75,25 +86,48 @@ fn flux_wants(namespace: Option<&str>) -> Vec<Want> {
 pub fn first_wants(namespace: Option<&str>) -> Vec<Want> {
     let mut wants = flux_wants(namespace);
     wants.extend(kube_kinds(false).map(Want::all));
-    wants.extend(namespace.into_iter().flat_map(in_namespace));
+    static NONE: BTreeSet<KindKey> = BTreeSet::new();
+    wants.extend(namespace.into_iter().flat_map(|ns| in_namespace(ns, &NONE)));
     wants
 }
 
-/// Every node the target can reach along waits-for edges and from an object to its producer:
-/// the nodes chains and cycles ([`crate::why`], [`crate::cycles`]) may pass through.
-pub fn closure(g: &Graph, target: usize) -> BTreeSet<usize> {
-    let mut seen = BTreeSet::from([target]);
-    let mut queue = VecDeque::from([target]);
-    while let Some(u) = queue.pop_front() {
-        let waited = g.outgoing(u).filter(|e| e.waits(g).is_some()).map(|e| e.to);
-        let producers = g.incoming(u).filter(|e| e.relation.produces()).map(|e| e.from);
+/// Every node the target can reach along waits-for edges and from an object to its producer,
+/// with the latest phase it is reached at: the nodes chains and cycles ([`crate::why`],
+/// [`crate::cycles`]) may pass through. The walk is over phases, as cycles are searched: an
+/// object waited for only to exist (the StorageClass a PVC names, the ConfigMap a Pod mounts)
+/// is reached at [`Phase::Exists`], and what it would wait for to be ready is not followed.
+/// Both phases of the target, and of every object that holds something up (failing,
+/// progressing, missing or not read yet), are walked: a chain may pass through it, and the
+/// cycles of an answer are searched from both phases of every object on its chains.
+pub fn closure(g: &Graph, target: usize) -> BTreeMap<usize, Phase> {
+    let mut seen: BTreeSet<(usize, Phase)> = BTreeSet::new();
+    let mut queue = VecDeque::new();
+    let mut visit = |v: (usize, Phase), queue: &mut VecDeque<(usize, Phase)>| {
+        if seen.insert(v) {
+            queue.push_back(v);
+        }
+    };
+    visit((target, Phase::Ready), &mut queue);
+    while let Some((u, phase)) = queue.pop_front() {
+        match phase {
+            Phase::Ready => visit((u, Phase::Exists), &mut queue),
+            Phase::Exists if g.nodes[u].health.state.is_problem() => visit((u, Phase::Ready), &mut queue),
+            Phase::Exists => {}
+        }
+        let waited =
+            g.outgoing(u).filter_map(|e| e.waits(g).filter(|(from, _)| *from == phase).map(|(_, to)| (e.to, to)));
+        let producers =
+            g.incoming(u).filter(|e| phase == Phase::Exists && e.relation.produces()).map(|e| (e.from, Phase::Exists));
         for v in waited.chain(producers).collect::<Vec<_>>() {
-            if seen.insert(v) {
-                queue.push_back(v);
-            }
+            visit(v, &mut queue);
         }
     }
-    seen
+    let mut reached = BTreeMap::new();
+    for (n, phase) in seen {
+        let latest = reached.entry(n).or_insert(phase);
+        *latest = (*latest).max(phase);
+    }
+    reached
 }
 
 /// The rounds of one answer: which namespaces were asked for, and whether everything was, for
@@ -102,6 +136,8 @@ pub fn closure(g: &Graph, target: usize) -> BTreeSet<usize> {
 pub struct Reach {
     asked: BTreeSet<String>,
     everywhere: bool,
+    /// Namespaced Kubernetes kinds listed in every namespace on their own.
+    kinds_everywhere: BTreeSet<KindKey>,
     flux_asked: BTreeSet<String>,
     flux_everywhere: bool,
     rounds: usize,
@@ -112,6 +148,7 @@ pub struct Reach {
 struct Needed {
     kube: BTreeSet<String>,
     kube_everywhere: bool,
+    kinds_everywhere: BTreeSet<KindKey>,
     flux: BTreeSet<String>,
     flux_everywhere: bool,
 }
@@ -120,7 +157,7 @@ impl Reach {
     /// Rounds after a first one that read `namespace` ([`first_wants`]), or every Flux object.
     pub fn new(namespace: Option<&str>) -> Self {
         let asked: BTreeSet<String> = namespace.into_iter().map(str::to_string).collect();
-        Reach { flux_everywhere: asked.is_empty(), flux_asked: asked.clone(), asked, everywhere: false, rounds: 0 }
+        Reach { flux_everywhere: asked.is_empty(), flux_asked: asked.clone(), asked, ..Reach::default() }
     }
 
     /// The lists still needed before the answer for `target` (its kind resolved, its namespace
@@ -143,15 +180,17 @@ impl Reach {
                     needed.kube.insert(target.namespace.to_string());
                 }
                 Some(node) => {
-                    for n in closure(graph, node) {
-                        Self::needs(graph, snapshot, n, &mut needed);
+                    for (n, phase) in closure(graph, node) {
+                        Self::needs(graph, snapshot, n, phase, &mut needed);
                     }
                 }
             }
         }
         needed.kube.retain(|ns| !self.asked.contains(ns));
         needed.flux.retain(|ns| !self.flux_asked.contains(ns));
-        let kube_more = !self.everywhere && (needed.kube_everywhere || !needed.kube.is_empty());
+        needed.kinds_everywhere.retain(|k| !self.kinds_everywhere.contains(k));
+        let kube_more = !self.everywhere
+            && (needed.kube_everywhere || !needed.kube.is_empty() || !needed.kinds_everywhere.is_empty());
         let flux_more = !self.flux_everywhere && (needed.flux_everywhere || !needed.flux.is_empty());
         if !kube_more && !flux_more {
             return Vec::new();
@@ -173,23 +212,34 @@ impl Reach {
                 self.everywhere = true;
                 wants.extend(kube_kinds(true).map(kube_want));
             } else {
-                wants.extend(needed.kube.iter().flat_map(|ns| in_namespace(ns)));
+                for k in needed.kinds_everywhere.iter().filter_map(|(group, kind)| kinds::find(group, kind)) {
+                    wants.push(kube_want(k));
+                }
+                self.kinds_everywhere.extend(needed.kinds_everywhere);
+                wants.extend(needed.kube.iter().flat_map(|ns| in_namespace(ns, &self.kinds_everywhere)));
                 self.asked.extend(needed.kube);
             }
         }
         wants
     }
 
-    /// What node `n` of the closure needs read: its namespace (for both families of kinds),
-    /// its producer's namespace, a HelmRelease's storage namespace; every producer when it is
-    /// missing where it was looked for.
-    fn needs(graph: &Graph, snapshot: &Snapshot, n: usize, needed: &mut Needed) {
+    /// What node `n` of the closure, reached at `phase`, needs read: its namespace (for both
+    /// families of kinds), its producer's namespace, a HelmRelease's storage namespace; every
+    /// producer when it is missing where it was looked for. A cluster-scoped object reached at
+    /// its Ready phase may wait for objects it owns in any namespace: every namespace, then.
+    /// Reached only to exist, it waits for nothing but what it names itself. Missing, it is shown
+    /// with whoever refers to it: the kinds that can, everywhere.
+    fn needs(graph: &Graph, snapshot: &Snapshot, n: usize, phase: Phase, needed: &mut Needed) {
         let id = &graph.nodes[n].id;
         if !id.namespace.is_empty() {
             needed.kube.insert(id.namespace.to_string());
             needed.flux.insert(id.namespace.to_string());
         } else if !kinds::is_flux_group(&id.group) {
-            needed.kube_everywhere = true;
+            if !graph.nodes[n].exists {
+                needed.kinds_everywhere.extend(namespaced_referrers(&id.group, &id.kind));
+            } else if phase == Phase::Ready {
+                needed.kube_everywhere = true;
+            }
         }
         match snapshot.get(id) {
             Some(object) => {
@@ -253,7 +303,7 @@ status:
             g.find(&ObjectRef::new(kinds::resolve(k).unwrap().group, kinds::resolve(k).unwrap().kind, ns, n)).unwrap()
         };
         let apps = id("ks", "flux-system", "apps");
-        let reached: BTreeSet<String> = closure(&g, apps).iter().map(|&n| g.nodes[n].id.to_string()).collect();
+        let reached: BTreeSet<String> = closure(&g, apps).keys().map(|&n| g.nodes[n].id.to_string()).collect();
         // Its source, and what it waits for (wait: true); not the other Kustomization's objects.
         assert_eq!(
             reached.into_iter().collect::<Vec<_>>(),
@@ -261,7 +311,86 @@ status:
         );
         // An applied object reaches back to whoever produces it.
         let web = id("deploy", "shop", "web");
-        assert!(closure(&g, web).contains(&apps));
+        assert!(closure(&g, web).contains_key(&apps));
+    }
+
+    const CLAIM: &str = "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: shop}
+spec: {storageClassName: fast}
+status: {phase: Pending}
+";
+
+    const FAST: &str = "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: fast}
+provisioner: ebs.csi.aws.com
+";
+
+    #[test]
+    fn an_object_waited_for_only_to_exist_is_not_followed_to_what_it_owns() {
+        // The PVC waits for its StorageClass to exist: the class is reached at Exists, and what
+        // it might own in other namespaces (what it would wait for to be ready) is not needed.
+        let (g, snapshot) = graph(&format!("{CLAIM}---\n{FAST}"));
+        let pvc = g.find(&ObjectRef::new("", "PersistentVolumeClaim", "shop", "data")).unwrap();
+        let class = g.find(&ObjectRef::new("storage.k8s.io", "StorageClass", "", "fast")).unwrap();
+        let reached = closure(&g, pvc);
+        assert_eq!(reached.get(&class), Some(&Phase::Exists));
+        let target = ObjectRef::new("", "PersistentVolumeClaim", "shop", "data");
+        let mut reach = Reach::new(Some("shop"));
+        assert!(reach.more(&g, &snapshot, &target, Some(true)).is_empty(), "nothing beyond shop");
+        // Missing (StorageClasses were listed), the class holds the claim up: a chain passes
+        // through it, and its cycles are searched from its Ready phase too.
+        let (_, mut snapshot) = graph(CLAIM);
+        snapshot.listed_kinds.insert(("storage.k8s.io".into(), "StorageClass".into()));
+        let g = Graph::build(&snapshot);
+        let class = g.find(&ObjectRef::new("storage.k8s.io", "StorageClass", "", "fast")).unwrap();
+        let pvc = g.find(&target).unwrap();
+        assert_eq!(closure(&g, pvc).get(&class), Some(&Phase::Ready));
+        // Who would produce it and who refers to it are shown, from any namespace: every Flux
+        // object (with Helm storage) and every PVC are listed, no other Kubernetes kind (what it
+        // would own, the garbage collector deleted).
+        let mut reach = Reach::new(Some("shop"));
+        let wants = reach.more(&g, &snapshot, &target, Some(true));
+        assert!(wants.iter().all(|w| w.namespace.is_none()), "{wants:?}");
+        let kube: Vec<&str> = wants
+            .iter()
+            .filter(|w| !kinds::is_flux_group(w.kind.group) && w.label_selector != Some("owner=helm"))
+            .map(|w| w.kind.kind)
+            .collect();
+        assert_eq!(kube, ["PersistentVolumeClaim"]);
+        assert!(wants.iter().any(|w| w.kind.kind == "Kustomization"), "{wants:?}");
+        assert!(reach.more(&g, &snapshot, &target, Some(true)).is_empty());
+    }
+
+    #[test]
+    fn the_kinds_that_name_a_cluster_scoped_object_are_its_namespaced_referrers() {
+        // Every bundled scenario: an edge from a namespaced Kubernetes object to a cluster-scoped
+        // one (but an owner's, which points the other way) comes from a kind
+        // `namespaced_referrers` gives, so listing those everywhere finds every referrer.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let (g, _) = graph(&std::fs::read_to_string(&path).unwrap());
+            for e in &g.edges {
+                let (from, to) = (&g.nodes[e.from].id, &g.nodes[e.to].id);
+                if kinds::is_flux_group(&from.group) || from.namespace.is_empty() || !to.namespace.is_empty() {
+                    continue;
+                }
+                assert!(
+                    namespaced_referrers(&to.group, &to.kind).contains(&(from.group.as_str(), from.kind.as_str())),
+                    "{}: {from} -> {to} ({})",
+                    path.display(),
+                    e.relation.label()
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "the scenarios have PVCs naming StorageClasses");
     }
 
     #[test]

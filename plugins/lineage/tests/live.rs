@@ -103,17 +103,55 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
     let delta = why(&["--why", "hr/kube-prometheus-stack", "-n", "monitoring"]);
     assert_eq!(delta, expected(&["monitoring", ""], &["flux-system", "monitoring"], &["flux-system", "monitoring"]));
 
-    // A chain through a cluster-scoped object (the missing StorageClass) may involve objects of
-    // any namespace (who else refers to it, who would produce it). The first round reads
-    // flux-system, the second the namespace the Kustomization applies to (both families of
-    // kinds), where the StatefulSet and its PVC name the StorageClass: the third lists every kind
-    // everywhere. The chain runs
-    // through flux-system and userapp to a StorageClass, whose Events are recorded in default.
+    // A chain to a missing cluster-scoped object (the StorageClass) names who refers to it and
+    // who would produce it, from any namespace. The first round reads flux-system, the second
+    // the namespace the Kustomization applies to (both families of kinds), where the StatefulSet
+    // and its PVC name the StorageClass: the third lists every Flux object (its producers) and
+    // every PVC (what can name a StorageClass), not every kind. The chain runs through
+    // flux-system and userapp to a StorageClass, whose Events are recorded in default.
     let delta = why(&["--why", "ks/userapp", "-n", "flux-system"]);
-    let read = ["flux-system", "userapp", ""];
-    assert_eq!(delta, expected(&read, &read, &["default", "flux-system", "userapp"]));
+    let read = ["flux-system", "userapp"];
+    let mut lists = expected(&["flux-system", "userapp", ""], &read, &["default", "flux-system", "userapp"]);
+    lists.push(("list".into(), "persistentvolumeclaims".into(), "".into(), 1));
+    lists.sort();
+    assert_eq!(delta, lists);
+
+    // The StorageClass created with the real kubectl: the PVC waits for it only to exist, and an
+    // existing class holds nothing up, so what it might own elsewhere is not read. The chain
+    // stays in flux-system and userapp, and the answer is the one the whole cluster gives (the
+    // scenario files with the class beside them).
+    let class = tmp.path().join("fast-ssd.yaml");
+    std::fs::write(&class, FAST_SSD).unwrap();
+    let out = std::process::Command::new(devcluster::build::bin_dir().unwrap().join("kubectl"))
+        .args(["create", "-f", &class.display().to_string(), "--kubeconfig", &kubeconfig])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl create: {}", String::from_utf8_lossy(&out.stderr));
+    let delta = why(&["--why", "ks/userapp", "-n", "flux-system"]);
+    let read = ["flux-system", "userapp"];
+    assert_eq!(delta, expected(&read, &read, &read));
+    let mut offline = vec!["--why", "ks/userapp", "-n", "flux-system"];
+    let files: Vec<String> = scenarios.iter().map(|s| kubectl_flux_testkit::example(s)).collect();
+    let class_file = class.display().to_string();
+    for f in files.iter().chain([&class_file]) {
+        offline.extend(["-f", f.as_str()]);
+    }
+    let (offline, live) =
+        (run(bin(), &offline), run(bin(), &["--why", "ks/userapp", "-n", "flux-system", "--kubeconfig", &kubeconfig]));
+    assert_eq!((live.code, &live.stdout, &live.stderr), (offline.code, &offline.stdout, &offline.stderr));
+    assert!(live.stdout.contains("PersistentVolumeClaim userapp/data-userdb-0"), "{}", live.stdout);
+    assert!(!live.stdout.contains("NotFound"), "the class exists now: {}", live.stdout);
     drop(cluster);
 }
+
+/// The StorageClass the missing-storageclass scenario lacks.
+const FAST_SSD: &str = "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: fast-ssd
+provisioner: ebs.csi.aws.com
+volumeBindingMode: WaitForFirstConsumer
+";
 
 /// The ArtifactGenerator chain read from a real API server (the generator's kind served by a CRD,
 /// as source-watcher installs it) answers as the snapshot does; once the CRD is deleted with the

@@ -159,6 +159,18 @@ impl Relation {
     }
 }
 
+/// The namespaced Kubernetes kinds whose objects name an object of the cluster-scoped kind
+/// `group`/`kind` in their spec, making an edge to it in [`Graph::build`]: a PVC names its
+/// StorageClass and its PersistentVolume. Who else may point at a cluster-scoped object from
+/// any namespace is a Flux object (inventories, health checks), or a dependent naming it as its
+/// owner, an edge from the owner.
+pub fn namespaced_referrers(group: &str, kind: &str) -> &'static [(&'static str, &'static str)] {
+    match (group, kind) {
+        ("storage.k8s.io", "StorageClass") | ("", "PersistentVolume") => &[("", "PersistentVolumeClaim")],
+        _ => &[],
+    }
+}
+
 impl Edge {
     /// The phases this edge makes `from` wait at, if it waits at all.
     pub fn waits(&self, g: &Graph) -> Option<(Phase, Phase)> {
