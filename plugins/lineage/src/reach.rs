@@ -14,7 +14,10 @@
 //!   ([`flux::MANAGER_LABELS`]). Helm storage Secrets are read
 //!   with the Flux kinds of a namespace, and in a HelmRelease's storage namespace.
 //! - A missing object is shown with whoever would produce it, which no label can name: then every
-//!   Kustomization and HelmRelease is listed, with every Helm storage Secret. So is everything
+//!   Kustomization, HelmRelease, ResourceSet and FluxInstance is listed, with every Helm storage
+//!   Secret ([`KUBERNETES_PRODUCERS`]: the only Flux kinds that produce a Kubernetes object or
+//!   name one outside their namespace). A missing Flux object lists every Flux kind, as Flux
+//!   objects name each other across namespaces. So is everything
 //!   Flux when the target's namespace is not known before reading, or the chain spreads over more
 //!   than [`NAMESPACES_MAX`] namespaces or [`ROUNDS_MAX`] rounds.
 //! - Kubernetes objects find their owners, claims, mounts and volumes in their own namespace or
@@ -34,7 +37,7 @@
 //! apply it; the other is found only if the chain leads to it otherwise.
 
 use kubectl_flux_graph::flux;
-use kubectl_flux_graph::graph::{Graph, Phase, namespaced_referrers};
+use kubectl_flux_graph::graph::{Graph, KUBERNETES_PRODUCERS, Phase, namespaced_referrers};
 use kubectl_flux_model::kinds::{self, CORE_KINDS, FLUX_KINDS, KindInfo};
 use kubectl_flux_model::{ObjectRef, Snapshot};
 use kubectl_flux_source::Want;
@@ -71,20 +74,33 @@ fn in_namespace<'a>(namespace: &'a str, everywhere: &'a BTreeSet<KindKey>) -> im
         .map(move |k| kube_want(k).in_namespace(namespace))
 }
 
-/// The Flux kinds and Helm storage Secrets in one namespace, or in every namespace.
-fn flux_wants(namespace: Option<&str>) -> Vec<Want> {
+/// The Flux kinds and Helm storage Secrets in one namespace, or in every namespace; without the
+/// producers of Kubernetes objects and Helm storage when those were listed everywhere.
+fn flux_wants(namespace: Option<&str>, producers_everywhere: bool) -> Vec<Want> {
     let secret = kinds::find("", "Secret").expect("Secret is a known kind");
     let in_place = |w: Want| match namespace {
         Some(ns) => w.in_namespace(ns),
         None => w,
     };
-    FLUX_KINDS.iter().map(Want::all).chain([Want::labelled(secret, "owner=helm")]).map(in_place).collect()
+    let kinds =
+        FLUX_KINDS.iter().filter(|k| !(producers_everywhere && KUBERNETES_PRODUCERS.contains(&(k.group, k.kind))));
+    let storage = (!producers_everywhere).then(|| Want::labelled(secret, "owner=helm"));
+    kinds.map(Want::all).chain(storage).map(in_place).collect()
+}
+
+/// Every object that may produce a Kubernetes object or name one from another namespace
+/// ([`KUBERNETES_PRODUCERS`]), with every Helm storage Secret: who a missing Kubernetes object
+/// is shown with.
+fn producer_wants() -> Vec<Want> {
+    let secret = kinds::find("", "Secret").expect("Secret is a known kind");
+    let producers = KUBERNETES_PRODUCERS.iter().filter_map(|(group, kind)| kinds::find(group, kind));
+    producers.map(Want::all).chain([Want::labelled(secret, "owner=helm")]).collect()
 }
 
 /// The first round: the Flux kinds and Helm storage in `namespace` (the target's, when `-n`
 /// names it; else everywhere), the cluster-scoped kinds, and the namespaced kinds in `namespace`.
 pub fn first_wants(namespace: Option<&str>) -> Vec<Want> {
-    let mut wants = flux_wants(namespace);
+    let mut wants = flux_wants(namespace, false);
     wants.extend(kube_kinds(false).map(Want::all));
     static NONE: BTreeSet<KindKey> = BTreeSet::new();
     wants.extend(namespace.into_iter().flat_map(|ns| in_namespace(ns, &NONE)));
@@ -140,6 +156,8 @@ pub struct Reach {
     kinds_everywhere: BTreeSet<KindKey>,
     flux_asked: BTreeSet<String>,
     flux_everywhere: bool,
+    /// The producers of Kubernetes objects (and Helm storage) listed everywhere.
+    producers_everywhere: bool,
     rounds: usize,
 }
 
@@ -151,6 +169,7 @@ struct Needed {
     kinds_everywhere: BTreeSet<KindKey>,
     flux: BTreeSet<String>,
     flux_everywhere: bool,
+    producers_everywhere: bool,
 }
 
 impl Reach {
@@ -191,7 +210,8 @@ impl Reach {
         needed.kinds_everywhere.retain(|k| !self.kinds_everywhere.contains(k));
         let kube_more = !self.everywhere
             && (needed.kube_everywhere || !needed.kube.is_empty() || !needed.kinds_everywhere.is_empty());
-        let flux_more = !self.flux_everywhere && (needed.flux_everywhere || !needed.flux.is_empty());
+        let producers_more = !self.flux_everywhere && !self.producers_everywhere && needed.producers_everywhere;
+        let flux_more = !self.flux_everywhere && (needed.flux_everywhere || !needed.flux.is_empty() || producers_more);
         if !kube_more && !flux_more {
             return Vec::new();
         }
@@ -201,9 +221,13 @@ impl Reach {
         if flux_more {
             if needed.flux_everywhere || past_bounds || self.flux_asked.len() + needed.flux.len() > NAMESPACES_MAX {
                 self.flux_everywhere = true;
-                wants.extend(flux_wants(None));
+                wants.extend(flux_wants(None, false));
             } else {
-                wants.extend(needed.flux.iter().flat_map(|ns| flux_wants(Some(ns))));
+                if producers_more {
+                    self.producers_everywhere = true;
+                    wants.extend(producer_wants());
+                }
+                wants.extend(needed.flux.iter().flat_map(|ns| flux_wants(Some(ns), self.producers_everywhere)));
                 self.flux_asked.extend(needed.flux);
             }
         }
@@ -250,8 +274,15 @@ impl Reach {
                     needed.flux.insert(flux::helm_release_storage(object).0);
                 }
             }
-            // Missing where it was listed: whoever would produce it must be named.
-            None if snapshot.is_listed_at(&id.group, &id.kind, &id.namespace) => needed.flux_everywhere = true,
+            // Missing where it was listed: whoever would produce it, or refers to it from another
+            // namespace, must be named. For a Kubernetes object those are of a few Flux kinds.
+            None if snapshot.is_listed_at(&id.group, &id.kind, &id.namespace) => {
+                if kinds::is_flux_group(&id.group) {
+                    needed.flux_everywhere = true;
+                } else {
+                    needed.producers_everywhere = true;
+                }
+            }
             // Not read yet: its namespace (above) comes next.
             None => {}
         }
@@ -363,13 +394,10 @@ provisioner: ebs.csi.aws.com
         assert!(reach.more(&g, &snapshot, &target, Some(true)).is_empty());
     }
 
-    #[test]
-    fn the_kinds_that_name_a_cluster_scoped_object_are_its_namespaced_referrers() {
-        // Every bundled scenario: an edge from a namespaced Kubernetes object to a cluster-scoped
-        // one (but an owner's, which points the other way) comes from a kind
-        // `namespaced_referrers` gives, so listing those everywhere finds every referrer.
+    /// Every edge of every bundled scenario, with the scenario's name.
+    fn scenario_edges() -> Vec<(String, ObjectRef, ObjectRef, &'static str, bool)> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-        let mut seen = 0;
+        let mut edges = Vec::new();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "yaml") {
@@ -377,18 +405,48 @@ provisioner: ebs.csi.aws.com
             }
             let (g, _) = graph(&std::fs::read_to_string(&path).unwrap());
             for e in &g.edges {
-                let (from, to) = (&g.nodes[e.from].id, &g.nodes[e.to].id);
-                if kinds::is_flux_group(&from.group) || from.namespace.is_empty() || !to.namespace.is_empty() {
-                    continue;
-                }
+                let (from, to) = (g.nodes[e.from].id.clone(), g.nodes[e.to].id.clone());
+                edges.push((path.display().to_string(), from, to, e.relation.label(), e.relation.produces()));
+            }
+        }
+        edges
+    }
+
+    #[test]
+    fn only_the_producer_kinds_produce_or_name_a_kubernetes_object_across_namespaces() {
+        // What a missing Kubernetes object is shown with, from other namespaces, comes from the
+        // kinds listed everywhere for it.
+        let mut seen = 0;
+        for (file, from, to, relation, produces) in scenario_edges() {
+            if !kinds::is_flux_group(&from.group) || kinds::is_flux_group(&to.group) {
+                continue;
+            }
+            if produces || from.namespace != to.namespace {
                 assert!(
-                    namespaced_referrers(&to.group, &to.kind).contains(&(from.group.as_str(), from.kind.as_str())),
-                    "{}: {from} -> {to} ({})",
-                    path.display(),
-                    e.relation.label()
+                    KUBERNETES_PRODUCERS.contains(&(from.group.as_str(), from.kind.as_str())),
+                    "{file}: {from} -> {to} ({relation})"
                 );
                 seen += 1;
             }
+        }
+        assert!(seen > 0, "the scenarios have inventories");
+    }
+
+    #[test]
+    fn the_kinds_that_name_a_cluster_scoped_object_are_its_namespaced_referrers() {
+        // Every bundled scenario: an edge from a namespaced Kubernetes object to a cluster-scoped
+        // one (but an owner's, which points the other way) comes from a kind
+        // `namespaced_referrers` gives, so listing those everywhere finds every referrer.
+        let mut seen = 0;
+        for (file, from, to, relation, _) in scenario_edges() {
+            if kinds::is_flux_group(&from.group) || from.namespace.is_empty() || !to.namespace.is_empty() {
+                continue;
+            }
+            assert!(
+                namespaced_referrers(&to.group, &to.kind).contains(&(from.group.as_str(), from.kind.as_str())),
+                "{file}: {from} -> {to} ({relation})"
+            );
+            seen += 1;
         }
         assert!(seen > 0, "the scenarios have PVCs naming StorageClasses");
     }

@@ -64,9 +64,18 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
         seen.sort();
         seen
     };
-    // The lists of an answer: the Flux kinds and Helm storage in `flux_in` ("" for everywhere),
-    // the namespaced Kubernetes kinds in `kube_in` ("" for everywhere), Events in `events`.
-    let expected = |flux_in: &[&str], kube_in: &[&str], events: &[&str]| {
+    // The Flux kinds that produce Kubernetes objects or name one in another namespace.
+    let producers = [
+        "kustomize.toolkit.fluxcd.io/kustomizations",
+        "helm.toolkit.fluxcd.io/helmreleases",
+        "fluxcd.controlplane.io/resourcesets",
+        "fluxcd.controlplane.io/fluxinstances",
+    ];
+    // The lists of an answer: the Flux kinds and Helm storage in `flux_in` ("" for everywhere);
+    // with `producers_and_rest_in`, the producers and Helm storage everywhere and the other Flux
+    // kinds in those namespaces; the namespaced Kubernetes kinds in `kube_in` ("" for
+    // everywhere); Events in `events`.
+    let expected = |flux_in: &[&str], producers_and_rest_in: Option<&[&str]>, kube_in: &[&str], events: &[&str]| {
         let mut lists: std::collections::BTreeMap<(String, String, String), u64> = Default::default();
         let mut add = |resource: &str, namespace: &str| {
             *lists.entry(("list".into(), resource.into(), namespace.into())).or_default() += 1
@@ -74,6 +83,13 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
         for ns in flux_in {
             flux.iter().for_each(|r| add(r, ns));
             add("secrets", ns);
+        }
+        if let Some(rest_in) = producers_and_rest_in {
+            producers.iter().for_each(|r| add(r, ""));
+            add("secrets", "");
+            for ns in rest_in {
+                flux.iter().filter(|r| !producers.contains(&r.as_str())).for_each(|r| add(r, ns));
+            }
         }
         kube(false).iter().for_each(|r| add(r, ""));
         for ns in kube_in {
@@ -96,22 +112,24 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
     // name their producer with Flux's labels); no Kustomization of any other namespace.
     let delta = why(&["--why", "ks/apps", "-n", "flux-system"]);
     let read = ["apps", "flux-system", "ingress-nginx"];
-    assert_eq!(delta, expected(&read, &read, &["flux-system"]));
+    assert_eq!(delta, expected(&read, None, &read, &["flux-system"]));
     // The HelmRelease's chains stay in monitoring and flux-system (its chart's source, the
     // ConfigMap a Kustomization there produces); an object its release installed is missing, so
-    // every Flux object is listed to name whoever else would produce it.
+    // every Kustomization, HelmRelease (with Helm storage), ResourceSet and FluxInstance is listed
+    // to name whoever else would produce it, and only the other Flux kinds in flux-system.
     let delta = why(&["--why", "hr/kube-prometheus-stack", "-n", "monitoring"]);
-    assert_eq!(delta, expected(&["monitoring", ""], &["flux-system", "monitoring"], &["flux-system", "monitoring"]));
+    let read = ["flux-system", "monitoring"];
+    assert_eq!(delta, expected(&["monitoring"], Some(&["flux-system"]), &read, &read));
 
     // A chain to a missing cluster-scoped object (the StorageClass) names who refers to it and
     // who would produce it, from any namespace. The first round reads flux-system, the second
     // the namespace the Kustomization applies to (both families of kinds), where the StatefulSet
-    // and its PVC name the StorageClass: the third lists every Flux object (its producers) and
+    // and its PVC name the StorageClass: the third lists the Flux kinds that can produce it and
     // every PVC (what can name a StorageClass), not every kind. The chain runs through
     // flux-system and userapp to a StorageClass, whose Events are recorded in default.
     let delta = why(&["--why", "ks/userapp", "-n", "flux-system"]);
     let read = ["flux-system", "userapp"];
-    let mut lists = expected(&["flux-system", "userapp", ""], &read, &["default", "flux-system", "userapp"]);
+    let mut lists = expected(&read, Some(&[]), &read, &["default", "flux-system", "userapp"]);
     lists.push(("list".into(), "persistentvolumeclaims".into(), "".into(), 1));
     lists.sort();
     assert_eq!(delta, lists);
@@ -129,7 +147,7 @@ fn live_answers_equal_offline_answers_with_one_list_per_kind_and_namespace() {
     assert!(out.status.success(), "kubectl create: {}", String::from_utf8_lossy(&out.stderr));
     let delta = why(&["--why", "ks/userapp", "-n", "flux-system"]);
     let read = ["flux-system", "userapp"];
-    assert_eq!(delta, expected(&read, &read, &read));
+    assert_eq!(delta, expected(&read, None, &read, &read));
     let mut offline = vec!["--why", "ks/userapp", "-n", "flux-system"];
     let files: Vec<String> = scenarios.iter().map(|s| kubectl_flux_testkit::example(s)).collect();
     let class_file = class.display().to_string();

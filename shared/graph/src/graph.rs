@@ -171,6 +171,18 @@ pub fn namespaced_referrers(group: &str, kind: &str) -> &'static [(&'static str,
     }
 }
 
+/// The Flux kinds whose objects produce Kubernetes objects, or name one outside their own
+/// namespace: a Kustomization (inventory, labels, health checks anywhere), a HelmRelease (its
+/// release's manifest, in Helm storage Secrets), a ResourceSet (inventory, `dependsOn` of any
+/// kind) and a FluxInstance (inventory). Every other Flux kind names only Flux objects, or
+/// Kubernetes objects of its own namespace (its Secrets, ServiceAccounts, ConfigMaps).
+pub const KUBERNETES_PRODUCERS: &[(&str, &str)] = &[
+    (kinds::KUSTOMIZE_GROUP, "Kustomization"),
+    (HELM_GROUP, "HelmRelease"),
+    (OPERATOR_GROUP, "ResourceSet"),
+    (OPERATOR_GROUP, "FluxInstance"),
+];
+
 impl Edge {
     /// The phases this edge makes `from` wait at, if it waits at all.
     pub fn waits(&self, g: &Graph) -> Option<(Phase, Phase)> {
