@@ -378,19 +378,24 @@ provisioner: ebs.csi.aws.com
         let class = g.find(&ObjectRef::new("storage.k8s.io", "StorageClass", "", "fast")).unwrap();
         let pvc = g.find(&target).unwrap();
         assert_eq!(closure(&g, pvc).get(&class), Some(&Phase::Ready));
-        // Who would produce it and who refers to it are shown, from any namespace: every Flux
-        // object (with Helm storage) and every PVC are listed, no other Kubernetes kind (what it
-        // would own, the garbage collector deleted).
+        // Who would produce it and who refers to it are shown, from any namespace: every
+        // Kustomization, HelmRelease (with Helm storage), ResourceSet and FluxInstance, and every
+        // PVC, are listed; no other kind (what it would own, the garbage collector deleted).
         let mut reach = Reach::new(Some("shop"));
         let wants = reach.more(&g, &snapshot, &target, Some(true));
         assert!(wants.iter().all(|w| w.namespace.is_none()), "{wants:?}");
-        let kube: Vec<&str> = wants
-            .iter()
-            .filter(|w| !kinds::is_flux_group(w.kind.group) && w.label_selector != Some("owner=helm"))
-            .map(|w| w.kind.kind)
-            .collect();
-        assert_eq!(kube, ["PersistentVolumeClaim"]);
-        assert!(wants.iter().any(|w| w.kind.kind == "Kustomization"), "{wants:?}");
+        let lists: Vec<(&str, Option<&str>)> = wants.iter().map(|w| (w.kind.kind, w.label_selector)).collect();
+        assert_eq!(
+            lists,
+            [
+                ("Kustomization", None),
+                ("HelmRelease", None),
+                ("ResourceSet", None),
+                ("FluxInstance", None),
+                ("Secret", Some("owner=helm")),
+                ("PersistentVolumeClaim", None)
+            ]
+        );
         assert!(reach.more(&g, &snapshot, &target, Some(true)).is_empty());
     }
 
