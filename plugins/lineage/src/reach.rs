@@ -221,7 +221,7 @@ impl Reach {
         if flux_more {
             if needed.flux_everywhere || past_bounds || self.flux_asked.len() + needed.flux.len() > NAMESPACES_MAX {
                 self.flux_everywhere = true;
-                wants.extend(flux_wants(None, false));
+                wants.extend(flux_wants(None, self.producers_everywhere));
             } else {
                 if producers_more {
                     self.producers_everywhere = true;
