@@ -205,7 +205,7 @@ impl Target {
         Object {
             id: self.id.clone(),
             api_version: self.api_version(),
-            raw: self.raw.clone().into(),
+            raw: std::sync::Arc::new(self.raw.clone().into()),
             bytes: 0,
             managed_fields_bytes: 0,
         }

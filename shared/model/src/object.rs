@@ -5,6 +5,7 @@ use compact_str::CompactString;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
+use std::sync::Arc;
 
 /// Identity of an object: API group, kind, namespace and name.
 ///
@@ -71,8 +72,9 @@ pub struct Object {
     pub id: ObjectRef,
     /// API version it was read at, e.g. `kustomize.toolkit.fluxcd.io/v1`.
     pub api_version: String,
-    /// The object as the API returned it.
-    pub raw: Json,
+    /// The object as the API returned it, shared: a copy of the object (a snapshot assembled
+    /// from a watch cache's stores) does not copy its JSON.
+    pub raw: Arc<Json>,
     /// How many bytes of JSON it was read from (as the API server sent it, or as a file holds
     /// it): what listing it costs.
     pub bytes: u32,
@@ -96,7 +98,7 @@ impl Object {
         let namespace = meta.get("namespace").and_then(Json::as_str).unwrap_or("");
         let (group, _) = split_api_version(&api_version);
         let id = ObjectRef::new(group, kind, namespace, name);
-        Ok(Object { id, api_version, raw, bytes: 0, managed_fields_bytes: 0 })
+        Ok(Object { id, api_version, raw: Arc::new(raw), bytes: 0, managed_fields_bytes: 0 })
     }
 
     /// A field by JSON pointer (`/spec/interval`).

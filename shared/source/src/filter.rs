@@ -139,7 +139,7 @@ impl Filter {
 
 /// Keeps only an object's identity and metadata, as a metadata-only list returns it.
 pub(crate) fn metadata_only(object: &mut Object) {
-    if let Some(fields) = object.raw.as_object_mut() {
+    if let Some(fields) = std::sync::Arc::make_mut(&mut object.raw).as_object_mut() {
         fields.retain(|k, _| matches!(k, "apiVersion" | "kind" | "metadata"));
     }
 }
