@@ -13,6 +13,7 @@ use kubectl_flux_model::kinds::{self, FLUX_KINDS};
 use kubectl_flux_model::selector::Selector;
 use kubectl_flux_model::{ObjectRef, Snapshot};
 use kubectl_flux_source::{self as source, Namespaces, Source, Want};
+use std::sync::Arc;
 
 /// What was asked: `--cycles` (through objects matching `-l`), or a target's `--why` or tree.
 #[derive(Debug, Clone)]
@@ -47,8 +48,9 @@ impl Question {
 pub struct Answer {
     /// The objects read.
     pub snapshot: Snapshot,
-    /// Their relationships.
-    pub graph: Graph,
+    /// Their relationships (shared with later answers read from the same unchanged lists of a
+    /// watch cache).
+    pub graph: Arc<Graph>,
     /// What the answer shows, or why it cannot be given.
     pub view: Result<View>,
     /// What the answer lacks or assumes (kinds not served or forbidden).
@@ -96,12 +98,12 @@ pub fn read(source: &Source, args: &Args, question: &Question) -> Result<Answer>
         reach = Some(reach::Reach::new(first));
         live_first = reach::first_wants(first);
     }
-    let mut decided: Option<(Graph, Result<View>)> = None;
+    let mut decided: Option<(Arc<Graph>, Result<View>)> = None;
     let snapshot = source::load_rounds(source, &Namespaces::All, &live_first, &wants(), |read| {
         if decided.is_some() {
             return Vec::new();
         }
-        let graph = Graph::build(read);
+        let graph = source.derived(|| Graph::build(read));
         if let (Some(reach), Some((id, namespaced))) = (reach.as_mut(), &question.target) {
             let mut id = id.clone();
             if *namespaced == Some(true) {
@@ -112,7 +114,7 @@ pub fn read(source: &Source, args: &Args, question: &Question) -> Result<Answer>
                 return more;
             }
         }
-        let view = decide(args, question, &graph, read);
+        let view = decide(source, args, question, &graph, read);
         let events = view.as_ref().map(|v| v.event_wants(&graph)).unwrap_or_default();
         decided = Some((graph, view));
         events
@@ -126,9 +128,10 @@ pub fn read(source: &Source, args: &Args, question: &Question) -> Result<Answer>
 
 /// What the answer shows, from the graph alone: the cycles (`--cycles`, through a selected
 /// object with `-l`), or the target's chains (`--why`) or tree.
-fn decide(args: &Args, question: &Question, graph: &Graph, snapshot: &Snapshot) -> Result<View> {
+fn decide(source: &Source, args: &Args, question: &Question, graph: &Graph, snapshot: &Snapshot) -> Result<View> {
     if args.cycles {
-        let mut all_cycles = cycles::find(graph);
+        // The graph's cycles depend on the graph alone: shared with it.
+        let mut all_cycles = Vec::clone(&source.derived(|| cycles::find(graph)));
         if let Some(selector) = &question.selector {
             all_cycles.retain(|c| {
                 c.steps.iter().any(|s| snapshot.get(&graph.nodes[s.from].id).is_some_and(|o| selector.matches(o)))

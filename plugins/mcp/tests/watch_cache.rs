@@ -75,11 +75,27 @@ fn repeated_questions_are_answered_from_watches_and_see_changes() {
         assert!(out.status.success() || stderr.contains("NotFound"), "kubectl {args:?}: {stderr}");
     };
     let source = "gitrepositories.source.toolkit.fluxcd.io/apps";
+    let one = json!([calls[0]]);
+
+    // The source's status changes (what source-controller would write): the same lists are
+    // read, one of them changed, so nothing derived from the old ones (the graph) may answer.
+    let failing = r#"{"status":{"conditions":[{"type":"Ready","status":"False","reason":"GitOperationFailed",
+        "message":"failed to checkout and determine revision","lastTransitionTime":"2026-11-20T10:00:00Z"}]}}"#;
+    kubectl(&["patch", source, "--subresource=status", "--type=merge", "-p", failing]);
+    let before_status = result(&again, 0)["structured"].clone();
+    let mut failed = Value::Null;
+    eventually("the source's new status reaches the cached answer", Duration::from_secs(30), || {
+        failed = result(&drive("http", url, &one, &[]), 0).clone();
+        (failed["structured"] == before_status).then(|| "the answer still shows the source Ready".to_string())
+    });
+    assert_same_as_cli(&failed, "lineage", &why);
+    let text = serde_json::to_string(&failed["structured"]).unwrap();
+    assert!(text.contains("GitOperationFailed"), "{text}");
+
     kubectl(&["delete", source, "--wait=false"]);
     kubectl(&["patch", source, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
     kubectl(&["wait", "--for=delete", source, "--timeout=30s"]);
-    let before_change = result(&again, 0)["structured"].clone();
-    let one = json!([calls[0]]);
+    let before_change = failed["structured"].clone();
     let mut changed = Value::Null;
     eventually("the deletion reaches the cached answer", Duration::from_secs(30), || {
         let report = drive("http", url, &one, &[]);

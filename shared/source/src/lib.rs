@@ -145,6 +145,16 @@ impl Source {
         }
     }
 
+    /// A value computed from nothing but the snapshot read so far (a graph): computed once for
+    /// every call whose reads a watch cache served from the same unchanged lists
+    /// ([`WatchCache::derived`]), computed every time otherwise.
+    pub fn derived<T: std::any::Any + Send + Sync>(&self, build: impl FnOnce() -> T) -> std::sync::Arc<T> {
+        match self.connection().and_then(|c| c.watch_cache.as_ref()) {
+            Some(cache) => cache.derived(build),
+            None => std::sync::Arc::new(build()),
+        }
+    }
+
     /// What a message calls this source: `cluster`, or the files joined by `, `.
     pub fn describe(&self) -> String {
         match self {

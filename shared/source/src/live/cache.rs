@@ -23,8 +23,10 @@ use kubectl_flux_model::event::Event;
 use kubectl_flux_model::object::Object;
 use kubectl_flux_model::snapshot::Snapshot;
 use serde_json::value::RawValue;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,9 @@ const STALE_NAMED: usize = 4;
 /// The `timeoutSeconds` of each watch request: the server ends it after about this long and the
 /// store watches again from the last resourceVersion it saw.
 const WATCH_SECONDS: u32 = 290;
+/// Values derived from reads ([`WatchCache::derived`]) kept at most, the oldest dropped first:
+/// a graph of a large cluster weighs about what its snapshot does.
+const DERIVED_MAX: usize = 8;
 
 /// Watch-backed stores of the lists reads want, for every cluster a server reads. Cheap to
 /// clone; [`WatchCache::for_call`] gives a call its own record of what served it.
@@ -47,6 +52,20 @@ const WATCH_SECONDS: u32 = 290;
 pub struct WatchCache {
     shared: Arc<Shared>,
     used: Arc<Mutex<Vec<Used>>>,
+    /// What this call's reads were, in order: the key of what is derived from them.
+    reads: Arc<Mutex<Reads>>,
+}
+
+/// The reads of a call: for each wanted list, the list (its `Want` as written), the store that
+/// served it, and that store's change count when it did. Two calls with equal reads assembled
+/// equal snapshots. A list the cluster does not serve has store 0.
+type Reads = Vec<(String, u64, u64)>;
+
+/// A value derived from reads, by its type and the reads.
+struct Derived {
+    of: TypeId,
+    reads: Reads,
+    value: Arc<dyn Any + Send + Sync>,
 }
 
 impl std::fmt::Debug for WatchCache {
@@ -69,6 +88,8 @@ struct Shared {
     runtime: Option<tokio::runtime::Runtime>,
     /// One entry per cluster, by its connection settings.
     clusters: Mutex<Vec<(Connection, Arc<Entry>)>>,
+    /// What calls derived from their reads, newest last.
+    derived: Mutex<VecDeque<Derived>>,
 }
 
 impl Drop for Shared {
@@ -102,6 +123,9 @@ struct Key {
 
 /// One list kept current by a watch.
 struct Store {
+    /// Unique among every store this process starts: a store dropped and started again is
+    /// another store.
+    serial: u64,
     state: Mutex<State>,
     /// Signalled when the first list ends (listed, or failed).
     settled: Condvar,
@@ -111,6 +135,8 @@ struct Store {
 struct State {
     phase: Phase,
     items: BTreeMap<(CompactString, CompactString), Item>,
+    /// Counts every change to `items` (a list applied, a watch's change).
+    changes: u64,
     listed_at: Option<Instant>,
     last_change: Option<Instant>,
     /// Since when the watch has been failing to reconnect: the items may miss changes since.
@@ -150,14 +176,42 @@ impl WatchCache {
             .build()
             .map_err(Error::Output)?;
         Ok(WatchCache {
-            shared: Arc::new(Shared { runtime: Some(runtime), clusters: Mutex::new(Vec::new()) }),
+            shared: Arc::new(Shared {
+                runtime: Some(runtime),
+                clusters: Mutex::new(Vec::new()),
+                derived: Mutex::default(),
+            }),
             used: Arc::default(),
+            reads: Arc::default(),
         })
     }
 
     /// The same stores, with a record of its own of what serves the reads made through it.
     pub fn for_call(&self) -> Self {
-        WatchCache { shared: self.shared.clone(), used: Arc::default() }
+        WatchCache { shared: self.shared.clone(), used: Arc::default(), reads: Arc::default() }
+    }
+
+    /// A value computed from nothing but the snapshot this call's reads have assembled so far
+    /// (a graph), shared with every later call whose reads so far were the same lists from the
+    /// same stores with no change since: those calls assembled an equal snapshot. `build` runs
+    /// otherwise. A call that read nothing from a store builds its own.
+    pub fn derived<T: Any + Send + Sync>(&self, build: impl FnOnce() -> T) -> Arc<T> {
+        let reads = lock(&self.reads).clone();
+        if !reads.iter().any(|(_, store, _)| *store != 0) {
+            return Arc::new(build());
+        }
+        let of = TypeId::of::<T>();
+        let known = lock(&self.shared.derived).iter().find(|d| d.of == of && d.reads == reads).map(|d| d.value.clone());
+        if let Some(value) = known.and_then(|v| v.downcast::<T>().ok()) {
+            return value;
+        }
+        let value = Arc::new(build());
+        let mut derived = lock(&self.shared.derived);
+        if derived.len() >= DERIVED_MAX {
+            derived.pop_front();
+        }
+        derived.push_back(Derived { of, reads, value: value.clone() });
+        value
     }
 
     /// How current the lists that answered this call's reads were, in a line a person reads;
@@ -253,6 +307,7 @@ impl WatchCache {
         for want in wants {
             let k = want.kind;
             let Some(s) = served.get(&(k.group.to_string(), k.kind.to_string())) else {
+                lock(&self.reads).push((format!("{want:?} {namespace:?}"), 0, 0));
                 unserved(snapshot, k);
                 continue;
             };
@@ -280,6 +335,7 @@ impl WatchCache {
                 Phase::Failed(failure) => {
                     let failure = failure.clone();
                     drop(state);
+                    lock(&self.reads).push((format!("{want:?} {namespace:?} {failure:?}"), 0, 0));
                     // Tried again by the next read that wants it.
                     lock(&entry.stores).retain(|_, s| !Arc::ptr_eq(s, &store));
                     Err(failure)
@@ -293,6 +349,7 @@ impl WatchCache {
                             Item::Event(event) => Parsed::Event(event.clone()),
                         })
                         .collect();
+                    lock(&self.reads).push((format!("{want:?} {namespace:?}"), store.serial, state.changes));
                     lock(&self.used).push(Used {
                         listed_now: started,
                         listed_at: state.listed_at.unwrap_or_else(Instant::now),
@@ -332,10 +389,13 @@ impl WatchCache {
         {
             task.abort();
         }
+        static SERIALS: AtomicU64 = AtomicU64::new(1);
         let store = Arc::new(Store {
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(State {
                 phase: Phase::Listing,
                 items: BTreeMap::new(),
+                changes: 0,
                 listed_at: None,
                 last_change: None,
                 stale_since: None,
@@ -363,6 +423,7 @@ async fn follow(cluster: Arc<Cluster>, store: Arc<Store>, want: Want, version: S
             Ok((items, rv)) => {
                 let mut state = lock(&store.state);
                 state.items = items.into_iter().filter_map(keyed).collect();
+                state.changes += 1;
                 if state.listed_at.is_some() {
                     state.last_change = Some(Instant::now());
                 }
@@ -467,6 +528,7 @@ async fn watch_once(
         } else {
             state.items.remove(&key);
         }
+        state.changes += 1;
         state.last_change = Some(Instant::now());
     }
     Ok(WatchEnd::Ended)
@@ -624,6 +686,45 @@ mod tests {
              6 of them not current, the cluster unanswered for up to 15s: GitRepository, Kustomization, \
              HelmRelease, Secret and 2 more"
         );
+    }
+
+    #[test]
+    fn what_is_derived_from_reads_is_shared_until_a_list_changes() {
+        let cache = WatchCache::new().unwrap();
+        let builds = std::cell::Cell::new(0);
+        let derive = |call: &WatchCache, reads: &[(&str, u64, u64)]| {
+            *lock(&call.reads) = reads.iter().map(|(w, s, c)| (w.to_string(), *s, *c)).collect();
+            call.derived(|| {
+                builds.set(builds.get() + 1);
+                format!("built from {reads:?}")
+            })
+        };
+        let kustomizations = [("Kustomization", 7, 1), ("GitRepository", 8, 4)];
+        let first = derive(&cache.for_call(), &kustomizations);
+        let again = derive(&cache.for_call(), &kustomizations);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(builds.get(), 1);
+        // A change to one list, a list from another store, the lists in another order: built again.
+        derive(&cache.for_call(), &[("Kustomization", 7, 2), ("GitRepository", 8, 4)]);
+        derive(&cache.for_call(), &[("Kustomization", 9, 1), ("GitRepository", 8, 4)]);
+        derive(&cache.for_call(), &[("GitRepository", 8, 4), ("Kustomization", 7, 1)]);
+        assert_eq!(builds.get(), 4);
+        // Another type derived from the same reads is its own.
+        let call = cache.for_call();
+        *lock(&call.reads) = vec![("Kustomization".into(), 7, 1)];
+        assert_eq!(*call.derived(|| 42u32), 42);
+        assert_eq!(*call.derived(|| 43u32), 42);
+        // Reads no store served (kinds not served) share nothing.
+        derive(&cache.for_call(), &[("Kustomization", 0, 0)]);
+        derive(&cache.for_call(), &[("Kustomization", 0, 0)]);
+        assert_eq!(builds.get(), 6);
+        // At most DERIVED_MAX are kept, the oldest dropped first.
+        for store in 100..100 + DERIVED_MAX as u64 {
+            derive(&cache.for_call(), &[("Kustomization", store, 1)]);
+        }
+        assert_eq!(lock(&cache.shared.derived).len(), DERIVED_MAX);
+        derive(&cache.for_call(), &kustomizations);
+        assert_eq!(builds.get(), 7 + DERIVED_MAX);
     }
 
     #[test]
