@@ -42,8 +42,8 @@ const STALE_NAMED: usize = 4;
 /// The `timeoutSeconds` of each watch request: the server ends it after about this long and the
 /// store watches again from the last resourceVersion it saw.
 const WATCH_SECONDS: u32 = 290;
-/// Values derived from reads ([`WatchCache::derived`]) kept at most, the oldest dropped first:
-/// a graph of a large cluster weighs about what its snapshot does.
+/// Values derived from reads ([`WatchCache::derived`]) kept at most, the least recently used
+/// dropped first: a graph of a large cluster weighs about what its snapshot does.
 const DERIVED_MAX: usize = 8;
 
 /// Watch-backed stores of the lists reads want, for every cluster a server reads. Cheap to
@@ -88,7 +88,7 @@ struct Shared {
     runtime: Option<tokio::runtime::Runtime>,
     /// One entry per cluster, by its connection settings.
     clusters: Mutex<Vec<(Connection, Arc<Entry>)>>,
-    /// What calls derived from their reads, newest last.
+    /// What calls derived from their reads, the most recently used last.
     derived: Mutex<VecDeque<Derived>>,
 }
 
@@ -201,7 +201,16 @@ impl WatchCache {
             return Arc::new(build());
         }
         let of = TypeId::of::<T>();
-        let known = lock(&self.shared.derived).iter().find(|d| d.of == of && d.reads == reads).map(|d| d.value.clone());
+        let known = {
+            // Kept in the order last used: the least recently used is dropped first.
+            let mut derived = lock(&self.shared.derived);
+            let at = derived.iter().position(|d| d.of == of && d.reads == reads);
+            at.and_then(|at| derived.remove(at)).map(|d| {
+                let value = d.value.clone();
+                derived.push_back(d);
+                value
+            })
+        };
         if let Some(value) = known.and_then(|v| v.downcast::<T>().ok()) {
             return value;
         }
@@ -718,13 +727,16 @@ mod tests {
         derive(&cache.for_call(), &[("Kustomization", 0, 0)]);
         derive(&cache.for_call(), &[("Kustomization", 0, 0)]);
         assert_eq!(builds.get(), 6);
-        // At most DERIVED_MAX are kept, the oldest dropped first.
-        for store in 100..100 + DERIVED_MAX as u64 {
+        // At most DERIVED_MAX are kept, the least recently used dropped first.
+        derive(&cache.for_call(), &[("Kustomization", 9, 1), ("GitRepository", 8, 4)]);
+        assert_eq!(builds.get(), 6);
+        for store in 100..100 + DERIVED_MAX as u64 - 1 {
             derive(&cache.for_call(), &[("Kustomization", store, 1)]);
         }
         assert_eq!(lock(&cache.shared.derived).len(), DERIVED_MAX);
+        derive(&cache.for_call(), &[("Kustomization", 9, 1), ("GitRepository", 8, 4)]);
         derive(&cache.for_call(), &kustomizations);
-        assert_eq!(builds.get(), 7 + DERIVED_MAX);
+        assert_eq!(builds.get(), 6 + DERIVED_MAX);
     }
 
     #[test]
