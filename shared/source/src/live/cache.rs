@@ -52,14 +52,46 @@ const DERIVED_MAX: usize = 8;
 pub struct WatchCache {
     shared: Arc<Shared>,
     used: Arc<Mutex<Vec<Used>>>,
-    /// What this call's reads were, in order: the key of what is derived from them.
-    reads: Arc<Mutex<Reads>>,
 }
 
-/// The reads of a call: for each wanted list, the list (its `Want` as written), the store that
-/// served it, and that store's change count when it did. Two calls with equal reads assembled
-/// equal snapshots. A list the cluster does not serve has store 0.
+/// The reads of one [`WatchCache::read_rounds`]: for each wanted list, the list (its `Want` as
+/// written), the store that served it, and that store's change count when it did. Two reads
+/// with equal records assembled equal snapshots. A list the cluster does not serve, or that
+/// failed, has store 0.
 type Reads = Vec<(String, u64, u64)>;
+
+thread_local! {
+    /// The reads of the [`WatchCache::read_rounds`] running on this thread, which calls its
+    /// `next` on this thread too: what a value derived there is keyed by. Per read, not per
+    /// call: a fleet's call reads its clusters on several threads at once.
+    static READS: std::cell::RefCell<Option<Reads>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records the reads of one `read_rounds` on this thread while it lives.
+struct Recording(Option<Reads>);
+
+impl Recording {
+    fn start() -> Self {
+        Recording(READS.with(|r| r.borrow_mut().replace(Vec::new())))
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        READS.with(|r| *r.borrow_mut() = outer);
+    }
+}
+
+/// Adds one read to the running record, if any.
+fn record(want: &Want, namespace: Option<&str>, store: u64, changes: u64, failure: Option<&Failure>) {
+    READS.with(|r| {
+        if let Some(reads) = r.borrow_mut().as_mut() {
+            let failure = failure.map(|f| format!(" {f:?}")).unwrap_or_default();
+            reads.push((format!("{want:?} {namespace:?}{failure}"), store, changes));
+        }
+    });
+}
 
 /// A value derived from reads, by its type and the reads.
 struct Derived {
@@ -182,21 +214,21 @@ impl WatchCache {
                 derived: Mutex::default(),
             }),
             used: Arc::default(),
-            reads: Arc::default(),
         })
     }
 
     /// The same stores, with a record of its own of what serves the reads made through it.
     pub fn for_call(&self) -> Self {
-        WatchCache { shared: self.shared.clone(), used: Arc::default(), reads: Arc::default() }
+        WatchCache { shared: self.shared.clone(), used: Arc::default() }
     }
 
-    /// A value computed from nothing but the snapshot this call's reads have assembled so far
-    /// (a graph), shared with every later call whose reads so far were the same lists from the
-    /// same stores with no change since: those calls assembled an equal snapshot. `build` runs
-    /// otherwise. A call that read nothing from a store builds its own.
+    /// A value computed from nothing but the snapshot the reads running on this thread (the
+    /// `next` of [`WatchCache::read_rounds`]) have assembled so far (a graph), shared with every
+    /// later read whose reads so far were the same lists from the same stores with no change
+    /// since: it assembled an equal snapshot. `build` runs otherwise, and when no read is
+    /// running here or none was served by a store.
     pub fn derived<T: Any + Send + Sync>(&self, build: impl FnOnce() -> T) -> Arc<T> {
-        let reads = lock(&self.reads).clone();
+        let reads = READS.with(|r| r.borrow().clone()).unwrap_or_default();
         if !reads.iter().any(|(_, store, _)| *store != 0) {
             return Arc::new(build());
         }
@@ -249,6 +281,7 @@ impl WatchCache {
             Namespaces::One(ns) => Some(ns.clone()),
             Namespaces::Context => Some(entry.cluster.default_namespace.clone()),
         };
+        let _recording = Recording::start();
         let mut snapshot = Snapshot::new();
         snapshot.default_namespace = Some(entry.cluster.default_namespace.clone());
         self.read_into(&entry, namespace.as_deref(), first, &mut snapshot)?;
@@ -316,7 +349,7 @@ impl WatchCache {
         for want in wants {
             let k = want.kind;
             let Some(s) = served.get(&(k.group.to_string(), k.kind.to_string())) else {
-                lock(&self.reads).push((format!("{want:?} {namespace:?}"), 0, 0));
+                record(want, namespace, 0, 0, None);
                 unserved(snapshot, k);
                 continue;
             };
@@ -344,7 +377,7 @@ impl WatchCache {
                 Phase::Failed(failure) => {
                     let failure = failure.clone();
                     drop(state);
-                    lock(&self.reads).push((format!("{want:?} {namespace:?} {failure:?}"), 0, 0));
+                    record(want, namespace, 0, 0, Some(&failure));
                     // Tried again by the next read that wants it.
                     lock(&entry.stores).retain(|_, s| !Arc::ptr_eq(s, &store));
                     Err(failure)
@@ -358,7 +391,7 @@ impl WatchCache {
                             Item::Event(event) => Parsed::Event(event.clone()),
                         })
                         .collect();
-                    lock(&self.reads).push((format!("{want:?} {namespace:?}"), store.serial, state.changes));
+                    record(want, namespace, store.serial, state.changes, None);
                     lock(&self.used).push(Used {
                         listed_now: started,
                         listed_at: state.listed_at.unwrap_or_else(Instant::now),
@@ -702,7 +735,10 @@ mod tests {
         let cache = WatchCache::new().unwrap();
         let builds = std::cell::Cell::new(0);
         let derive = |call: &WatchCache, reads: &[(&str, u64, u64)]| {
-            *lock(&call.reads) = reads.iter().map(|(w, s, c)| (w.to_string(), *s, *c)).collect();
+            let _recording = Recording::start();
+            for (want, store, changes) in reads {
+                READS.with(|r| r.borrow_mut().as_mut().unwrap().push((want.to_string(), *store, *changes)));
+            }
             call.derived(|| {
                 builds.set(builds.get() + 1);
                 format!("built from {reads:?}")
@@ -719,10 +755,19 @@ mod tests {
         derive(&cache.for_call(), &[("GitRepository", 8, 4), ("Kustomization", 7, 1)]);
         assert_eq!(builds.get(), 4);
         // Another type derived from the same reads is its own.
-        let call = cache.for_call();
-        *lock(&call.reads) = vec![("Kustomization".into(), 7, 1)];
-        assert_eq!(*call.derived(|| 42u32), 42);
-        assert_eq!(*call.derived(|| 43u32), 42);
+        {
+            let _recording = Recording::start();
+            record(&Want::all(kubectl_flux_model::kinds::find("", "Namespace").unwrap()), None, 7, 1, None);
+            assert_eq!(*cache.derived(|| 42u32), 42);
+            assert_eq!(*cache.derived(|| 43u32), 42);
+            // Another thread (another cluster of a fleet, read at the same time) has reads of
+            // its own: none here, so it builds.
+            let elsewhere = std::thread::scope(|s| s.spawn(|| *cache.derived(|| 44u32)).join().unwrap());
+            assert_eq!(elsewhere, 44);
+        }
+        // Nothing is shared outside a read.
+        assert_eq!(*cache.derived(|| 45u32), 45);
+        assert_eq!(*cache.derived(|| 46u32), 46);
         // Reads no store served (kinds not served) share nothing.
         derive(&cache.for_call(), &[("Kustomization", 0, 0)]);
         derive(&cache.for_call(), &[("Kustomization", 0, 0)]);
