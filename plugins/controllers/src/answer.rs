@@ -62,9 +62,7 @@ impl Answer {
 /// and the Flux namespace's Deployments and Pods.
 pub fn wants(flux_namespace: &str) -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
-    if let Some(secret) = kinds::find("", "Secret") {
-        wants.push(Want::labelled(secret, "owner=helm"));
-    }
+    wants.push(Want::helm_storage());
     wants.push(Want::namespaces());
     for (group, kind) in [("apps", "Deployment"), ("", "Pod")] {
         if let Some(k) = kinds::find(group, kind) {

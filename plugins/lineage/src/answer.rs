@@ -76,7 +76,7 @@ pub fn wants() -> Vec<Want> {
     for k in reach::chain_kinds() {
         wants.push(reach::kube_want(k));
         if k.kind == "Secret" {
-            wants.push(Want::labelled(k, "owner=helm"));
+            wants.push(Want::helm_storage());
         }
     }
     wants

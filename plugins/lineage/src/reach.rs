@@ -77,14 +77,13 @@ fn in_namespace<'a>(namespace: &'a str, everywhere: &'a BTreeSet<KindKey>) -> im
 /// The Flux kinds and Helm storage Secrets in one namespace, or in every namespace; without the
 /// producers of Kubernetes objects and Helm storage when those were listed everywhere.
 fn flux_wants(namespace: Option<&str>, producers_everywhere: bool) -> Vec<Want> {
-    let secret = kinds::find("", "Secret").expect("Secret is a known kind");
     let in_place = |w: Want| match namespace {
         Some(ns) => w.in_namespace(ns),
         None => w,
     };
     let kinds =
         FLUX_KINDS.iter().filter(|k| !(producers_everywhere && KUBERNETES_PRODUCERS.contains(&(k.group, k.kind))));
-    let storage = (!producers_everywhere).then(|| Want::labelled(secret, "owner=helm"));
+    let storage = (!producers_everywhere).then(Want::helm_storage);
     kinds.map(Want::all).chain(storage).map(in_place).collect()
 }
 
@@ -92,9 +91,8 @@ fn flux_wants(namespace: Option<&str>, producers_everywhere: bool) -> Vec<Want> 
 /// ([`KUBERNETES_PRODUCERS`]), with every Helm storage Secret: who a missing Kubernetes object
 /// is shown with.
 fn producer_wants() -> Vec<Want> {
-    let secret = kinds::find("", "Secret").expect("Secret is a known kind");
     let producers = KUBERNETES_PRODUCERS.iter().filter_map(|(group, kind)| kinds::find(group, kind));
-    producers.map(Want::all).chain([Want::labelled(secret, "owner=helm")]).collect()
+    producers.map(Want::all).chain([Want::helm_storage()]).collect()
 }
 
 /// The first round: the Flux kinds and Helm storage in `namespace` (the target's, when `-n`

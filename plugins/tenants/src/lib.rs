@@ -22,9 +22,7 @@ use tenants::Report;
 /// Namespaces' metadata (their tenant label).
 pub fn wants() -> Vec<Want> {
     let mut wants: Vec<Want> = FLUX_KINDS.iter().map(Want::all).collect();
-    if let Some(secret) = kubectl_flux_model::kinds::find("", "Secret") {
-        wants.push(Want::labelled(secret, "owner=helm"));
-    }
+    wants.push(Want::helm_storage());
     wants.push(Want::namespaces());
     wants
 }

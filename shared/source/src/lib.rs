@@ -85,6 +85,12 @@ impl Want {
         Want::metadata(kubectl_flux_model::kinds::find("", "Namespace").expect("Namespace is a known kind"), None)
     }
 
+    /// Lists Helm's release storage in full: the Secrets labelled `owner=helm`, each holding a
+    /// release's manifest (what a HelmRelease installed) in `data.release`.
+    pub fn helm_storage() -> Self {
+        Want::labelled(kubectl_flux_model::kinds::find("", "Secret").expect("Secret is a known kind"), "owner=helm")
+    }
+
     /// Lists every Event (core/v1).
     pub fn events() -> Self {
         Want::all(kubectl_flux_model::kinds::find("", "Event").expect("Event is a known kind"))
