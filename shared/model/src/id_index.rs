@@ -22,6 +22,13 @@ impl IdIndex {
         self.table.find(hash, |&i| id_at(i as usize) == id).map(|&i| i as usize)
     }
 
+    /// Makes room for this many more identities, so indexing them does not grow the table (and
+    /// hash every identity in it again) on the way.
+    pub fn reserve<'a>(&mut self, additional: usize, id_at: impl Fn(usize) -> &'a ObjectRef) {
+        let hasher = &self.hasher;
+        self.table.reserve(additional, |&i| hasher.hash_one(id_at(i as usize)));
+    }
+
     /// Indexes `id` at `position` (an identity not yet indexed).
     pub fn insert<'a>(&mut self, id: &ObjectRef, position: usize, id_at: impl Fn(usize) -> &'a ObjectRef) {
         let position = u32::try_from(position).expect("fewer than 4 billion objects");

@@ -12,6 +12,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What one JSON item of a document turned out to be.
 pub(super) enum Parsed {
@@ -20,8 +21,9 @@ pub(super) enum Parsed {
     /// An object the filter keeps with its metadata only (every list that would return it is
     /// metadata-only), and what it judged it by: a later stage may want it whole.
     Partial(Object, Judged),
-    /// An Event the filter keeps, read without building its tree.
-    Event(Event),
+    /// An Event the filter keeps, read without building its tree (shared: a watch cache keeps
+    /// it and hands it to every snapshot read from it).
+    Event(Arc<Event>),
     /// A valid object the filter drops, and what it judged it by.
     Skipped(Judged),
     /// Something else (null, a nested list, a `List`): read whole by the caller.
@@ -156,7 +158,7 @@ pub(super) fn parse_item(text: &str, filter: &Filter, served: Option<ListedAs>) 
     }
     if is_event_kind(group, &kind) && filter.keeps_whole(group, &kind) {
         let id = ObjectRef::new(group, &kind, namespace, &name);
-        return Ok(Parsed::Event(Event::from_json(id, text).map_err(invalid_json)?));
+        return Ok(Parsed::Event(Arc::new(Event::from_json(id, text).map_err(invalid_json)?)));
     }
     build(text, filter, served)
 }

@@ -185,7 +185,7 @@ enum Phase {
 #[derive(Clone)]
 enum Item {
     Object(Object),
-    Event(Event),
+    Event(Arc<Event>),
 }
 
 /// What served one list of a call.

@@ -147,17 +147,19 @@ pub(crate) fn apply(
             } else if let Some(ns) = want.namespace.as_deref().filter(|_| want.in_namespace_whole()) {
                 snapshot.mark_listed_in(k.group, k.kind, ns);
             }
+            let mut events = Vec::new();
             for item in items {
                 match item {
                     Parsed::Object(object) | Parsed::Partial(object, _) if whole => snapshot.insert(object),
                     Parsed::Object(object) | Parsed::Partial(object, _) => snapshot.insert_unlisted(object),
-                    Parsed::Event(event) => snapshot.insert_event(event),
+                    Parsed::Event(event) => events.push(event),
                     Parsed::Skipped(_) => {}
                     Parsed::Other(_) => {
                         return Err(Error::Api { call, message: "an item is not a Kubernetes object".into() });
                     }
                 }
             }
+            snapshot.extend_events(events);
         }
         Err(Failure::NotFound(_)) => unserved(snapshot, k),
         Err(Failure::Forbidden(message)) => {
