@@ -14,6 +14,7 @@ use kubectl_flux_model::kinds::{self, CORE_KINDS, FLUX_KINDS, is_flux_group};
 use kubectl_flux_model::{ObjectRef, Snapshot};
 use kubectl_flux_source::{Namespaces, Source, Want};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Components whose Events are Flux's own.
 pub use kubectl_flux_graph::flux::CONTROLLERS as FLUX_COMPONENTS;
@@ -55,13 +56,25 @@ pub fn timeline(source: &Source, args: &Args, resolved: &Resolved, filters: &Fil
     let now = resolved.now;
     // The log files are read while the objects are listed or read: a cluster's answer is mostly
     // waiting, and a million log lines take seconds.
+    let mut shared: Option<Arc<Dedup>> = None;
     let (snapshot, log_files) = std::thread::scope(|scope| {
         let reading = (!args.logs_files.is_empty()).then(|| scope.spawn(|| read_log_files(&args.logs_files)));
-        let snapshot = kubectl_flux_source::load(
-            source,
-            &Namespaces::All,
-            &wants(args.related || args.for_object.is_some(), filters.tenant.is_some()),
-        );
+        let wants = wants(args.related || args.for_object.is_some(), filters.tenant.is_some());
+        // Without --for, the Events' entries depend on the snapshot alone: a watch cache's
+        // repeated question builds them once while the lists stay unchanged.
+        let snapshot = kubectl_flux_source::load_staged(source, &Namespaces::All, &wants, &[], |read| {
+            if args.for_object.is_none() {
+                let build = || {
+                    let objects = if args.related { related_objects(read, None, true) } else { HashSet::new() };
+                    Arc::new(events_dedup(read, false, &objects))
+                };
+                shared = Some(match args.related {
+                    true => source.derived(|| FluxEvents::<true>(build())).0.clone(),
+                    false => source.derived(|| FluxEvents::<false>(build())).0.clone(),
+                });
+            }
+            Vec::new()
+        });
         let log_files = reading.map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         (snapshot, log_files)
     });
@@ -70,29 +83,70 @@ pub fn timeline(source: &Source, args: &Args, resolved: &Resolved, filters: &Fil
     let mut notes = snapshot.notes.clone();
     let namespace = resolved.scope.namespace.as_deref();
     let target = args.for_object.as_deref().map(|t| parse_for(t, namespace, &snapshot)).transpose()?;
-    let related = if args.related || target.is_some() {
-        related_objects(&snapshot, target.as_ref(), args.related)
-    } else {
-        HashSet::new()
+    let (events, related) = match (shared, &target) {
+        (Some(events), None) => (events, HashSet::new()),
+        (_, target) => {
+            let related = related_objects(&snapshot, target.as_ref(), args.related);
+            (Arc::new(events_dedup(&snapshot, target.is_some(), &related)), related)
+        }
     };
+    let wanted_log = |entry: &Entry| target.is_none() || entry.object.as_ref().is_some_and(|o| related.contains(o));
+    let keeps = |e: &Entry| filters.keeps(e, &snapshot, now);
+    let (entries, slow) = match log_files {
+        None if !args.logs => (events.sorted(keeps), Slowest::new()),
+        log_files => {
+            let mut dedup = Arc::unwrap_or_clone(events);
+            let slow = add_logs(&mut dedup, log_files, args, source, now, wanted_log, &mut notes)?;
+            (dedup.into_sorted().into_iter().filter(keeps).collect(), slow)
+        }
+    };
+    let stuck = stuck::find(&snapshot, now, args.stuck_factor, &slow)
+        .into_iter()
+        .filter(|s| target.is_none() || related.contains(&s.object))
+        .filter(|s| filters.tenant.as_ref().is_none_or(|t| tenant_of(&snapshot, &s.object) == *t))
+        .collect::<Vec<_>>();
+    if !args.logs && args.logs_files.is_empty() {
+        notes.push("controller logs not merged: add --logs (through the API) or --logs-file FILE".into());
+    }
 
+    Ok((entries, stuck, notes))
+}
+
+/// Every Event entry the timeline shows, deduplicated: about the `objects` (the target and, with
+/// `--related`, what it holds and uses); without a target (`for_target` false), also every
+/// Event about a Flux object or from Flux's controllers.
+fn events_dedup(snapshot: &Snapshot, for_target: bool, objects: &HashSet<ObjectRef>) -> Dedup {
     let mut dedup = Dedup::default();
     for event in snapshot.events() {
-        let e = timeline::from_event(event);
-        let flux_object =
-            e.object.as_ref().is_some_and(|o| is_flux_group(&o.group)) || FLUX_COMPONENTS.contains(&e.source.as_str());
-        let wanted = match &target {
-            Some(_) => e.object.as_ref().is_some_and(|o| related.contains(o)),
-            None => flux_object || e.object.as_ref().is_some_and(|o| related.contains(o)),
-        };
-        if wanted {
-            dedup.add(e);
+        // As its entry names it: an object without a name is none.
+        let object = event.subject.as_ref().filter(|s| !s.name.is_empty());
+        let flux =
+            || object.is_some_and(|o| is_flux_group(&o.group)) || FLUX_COMPONENTS.contains(&event.source.as_str());
+        if (!for_target && flux()) || object.is_some_and(|o| objects.contains(o)) {
+            dedup.add(timeline::from_event(event));
         }
     }
-    let wanted_log = |entry: &Entry| target.is_none() || entry.object.as_ref().is_some_and(|o| related.contains(o));
+    dedup
+}
+
+/// The entries of one cluster without `--for`, shared by the calls a watch cache answers from
+/// the same unchanged lists (`RELATED`: with `--related`).
+struct FluxEvents<const RELATED: bool>(Arc<Dedup>);
+
+/// Adds the controllers' log lines the timeline wants, from `--logs-file` (read already) and
+/// `--logs` (read now), after the Events; returns the longest reconcile per object.
+fn add_logs(
+    dedup: &mut Dedup,
+    log_files: Option<(Dedup, Slowest)>,
+    args: &Args,
+    source: &Source,
+    now: chrono::DateTime<chrono::Utc>,
+    wanted_log: impl Fn(&Entry) -> bool,
+    notes: &mut Vec<String>,
+) -> Result<Slowest> {
     let mut slow = Slowest::new();
     if let Some((files, files_slow)) = log_files {
-        dedup.merge(files, wanted_log);
+        dedup.merge(files, &wanted_log);
         slow = files_slow;
     }
     if args.logs {
@@ -114,17 +168,7 @@ pub fn timeline(source: &Source, args: &Args, resolved: &Resolved, filters: &Fil
             }
         }
     }
-    let entries: Vec<Entry> = dedup.into_sorted().into_iter().filter(|e| filters.keeps(e, &snapshot, now)).collect();
-    let stuck = stuck::find(&snapshot, now, args.stuck_factor, &slow)
-        .into_iter()
-        .filter(|s| target.is_none() || related.contains(&s.object))
-        .filter(|s| filters.tenant.as_ref().is_none_or(|t| tenant_of(&snapshot, &s.object) == *t))
-        .collect::<Vec<_>>();
-    if !args.logs && args.logs_files.is_empty() {
-        notes.push("controller logs not merged: add --logs (through the API) or --logs-file FILE".into());
-    }
-
-    Ok((entries, stuck, notes))
+    Ok(slow)
 }
 
 /// The longest reconcile each object's log lines report.

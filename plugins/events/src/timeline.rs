@@ -123,7 +123,7 @@ fn dedup_key(e: &Entry) -> String {
 }
 
 /// Merges entries that say the same thing about the same object.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Dedup {
     entries: Vec<Entry>,
     index: FastMap<String, usize>,
@@ -159,6 +159,13 @@ impl Dedup {
         for e in other.entries.into_iter().filter(|e| keep(e)) {
             self.add(e);
         }
+    }
+
+    /// Copies of the entries `keep` keeps, in the order of [`Dedup::into_sorted`].
+    pub fn sorted(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = self.entries.iter().filter(|e| keep(e)).cloned().collect();
+        entries.sort_by_key(|a| a.last);
+        entries
     }
 
     /// The entries, oldest first (by last seen; undated entries first, in reading order).
@@ -207,6 +214,10 @@ mod tests {
         earlier.iter().for_each(|e| merged.add(e.clone()));
         later.iter().for_each(|e| other.add(e.clone()));
         merged.merge(other, |_| true);
+        // Copies of the kept entries come in the order of the sorted whole.
+        let old = |e: &Entry| e.last.is_some_and(|t| t.timestamp() <= 20);
+        let kept: Vec<Entry> = one_by_one.clone().into_sorted().into_iter().filter(old).collect();
+        assert_eq!(format!("{:?}", one_by_one.sorted(old)), format!("{kept:?}"));
         let show = |d: Dedup| format!("{:?}", d.into_sorted());
         assert_eq!(show(merged), show(one_by_one));
     }

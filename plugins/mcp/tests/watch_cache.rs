@@ -33,6 +33,7 @@ fn repeated_questions_are_answered_from_watches_and_see_changes() {
     let calls = json!([
         {"tool": "lineage_why", "arguments": {"target": "kustomization/userapp", "namespace": "flux-system"}},
         {"tool": "tenants_load", "arguments": {"all_namespaces": true}},
+        {"tool": "events_timeline", "arguments": {}},
     ]);
     let why = [&["--why", "kustomization/userapp", "-n", "flux-system"], &k[..]].concat();
     let tenants = [&["-A"], &k[..]].concat();
@@ -41,6 +42,7 @@ fn repeated_questions_are_answered_from_watches_and_see_changes() {
     let first = drive("http", url, &calls, &[]);
     assert_same_as_cli(result(&first, 0), "lineage", &why);
     assert_same_as_cli(result(&first, 1), "tenants", &tenants);
+    assert_same_as_cli(result(&first, 2), "events", &k);
     let line = freshness(result(&first, 0));
     assert!(line.starts_with("watch cache: ") && line.ends_with(" lists made now and watched from here on"), "{line}");
     assert!(!line.contains("answered from memory"), "{line}");
@@ -53,7 +55,8 @@ fn repeated_questions_are_answered_from_watches_and_see_changes() {
     assert!(delta.keys().all(|(verb, _, _)| verb == "watch"), "requests of a repeated question: {delta:#?}");
     assert_same_as_cli(result(&again, 0), "lineage", &why);
     assert_same_as_cli(result(&again, 1), "tenants", &tenants);
-    for i in 0..2 {
+    assert_same_as_cli(result(&again, 2), "events", &k);
+    for i in 0..3 {
         let line = freshness(result(&again, i));
         assert!(
             line.starts_with("watch cache: ") && line.contains(" answered from memory, kept current by watches since "),
@@ -91,6 +94,35 @@ fn repeated_questions_are_answered_from_watches_and_see_changes() {
     assert_same_as_cli(&failed, "lineage", &why);
     let text = serde_json::to_string(&failed["structured"]).unwrap();
     assert!(text.contains("GitOperationFailed"), "{text}");
+
+    // A controller records an Event about the Kustomization: the timeline's entries, kept
+    // while the Events' list is unchanged, are those of the changed list at the next question.
+    let event = tmp.path().join("event.yaml");
+    std::fs::write(
+        &event,
+        r#"{"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "userapp.recorded-by-the-test", "namespace": "flux-system"},
+        "involvedObject": {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+          "name": "userapp", "namespace": "flux-system"},
+        "type": "Warning", "reason": "ReconciliationFailed", "count": 1,
+        "message": "recorded by the test after the first answers",
+        "firstTimestamp": "2026-11-20T10:25:00Z", "lastTimestamp": "2026-11-20T10:25:00Z",
+        "source": {"component": "kustomize-controller"}}"#,
+    )
+    .unwrap();
+    kubectl(&["create", "-f", &event.display().to_string()]);
+    let events = json!([calls[2]]);
+    let recorded_by_test = |r: &Value| {
+        let entries = r["structured"]["entries"].as_array().cloned().unwrap_or_default();
+        entries.iter().any(|e| e["message"] == "recorded by the test after the first answers")
+    };
+    assert!(!recorded_by_test(result(&again, 2)));
+    let mut recorded = Value::Null;
+    eventually("the new Event reaches the cached timeline", Duration::from_secs(30), || {
+        recorded = result(&drive("http", url, &events, &[]), 0).clone();
+        (!recorded_by_test(&recorded)).then(|| "the timeline lacks the new Event".into())
+    });
+    assert_same_as_cli(&recorded, "events", &k);
 
     kubectl(&["delete", source, "--wait=false"]);
     kubectl(&["patch", source, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
