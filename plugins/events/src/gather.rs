@@ -118,12 +118,11 @@ pub fn timeline(source: &Source, args: &Args, resolved: &Resolved, filters: &Fil
 fn events_dedup(snapshot: &Snapshot, for_target: bool, objects: &HashSet<ObjectRef>) -> Dedup {
     let mut dedup = Dedup::default();
     for event in snapshot.events() {
-        // As its entry names it: an object without a name is none.
-        let object = event.subject.as_ref().filter(|s| !s.name.is_empty());
+        let object = timeline::subject(event);
         let flux =
             || object.is_some_and(|o| is_flux_group(&o.group)) || FLUX_COMPONENTS.contains(&event.source.as_str());
         if (!for_target && flux()) || object.is_some_and(|o| objects.contains(o)) {
-            dedup.add(timeline::from_event(event));
+            dedup.add_event(event);
         }
     }
     dedup

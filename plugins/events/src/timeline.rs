@@ -43,9 +43,14 @@ impl Entry {
     }
 }
 
+/// The object an Event's entry names: its subject, unless that has no name.
+pub fn subject(e: &Event) -> Option<&ObjectRef> {
+    e.subject.as_ref().filter(|s| !s.name.is_empty())
+}
+
 /// An Event as an entry.
 pub fn from_event(e: &Event) -> Entry {
-    let object = e.subject.as_ref().filter(|s| !s.name.is_empty()).cloned();
+    let object = subject(e).cloned();
     Entry {
         origin: "event",
         class: classify(&e.reason, &e.message),
@@ -90,36 +95,63 @@ pub fn from_log(line: logs::Line) -> Entry {
 /// event recorder adds when it aggregates similar events. Written at the end of `out`.
 fn push_sameness(out: &mut String, message: &str) {
     let message = message.strip_prefix("(combined from similar events): ").unwrap_or(message);
-    let mut in_number = false;
-    for c in message.chars() {
-        let digit = c.is_ascii_digit() || (in_number && c == '.');
+    // By bytes, copying the text between numbers at once: an ASCII byte is never part of
+    // another character in UTF-8, so every cut falls between characters.
+    let (mut kept_from, mut in_number) = (0, false);
+    for (i, b) in message.bytes().enumerate() {
+        let digit = b.is_ascii_digit() || (in_number && b == b'.');
         if digit && !in_number {
+            out.push_str(&message[kept_from..i]);
             out.push('#');
-        } else if !digit {
-            out.push(c);
+        } else if !digit && in_number {
+            kept_from = i;
         }
         in_number = digit;
+    }
+    if !in_number {
+        out.push_str(&message[kept_from..]);
     }
 }
 
 /// What makes two entries one: object, type, reason and the message's sameness, in one
 /// string (each part after its length, so no text of one part can pass for another): a million
 /// log lines are looked up without building a key of seven strings for each.
-fn dedup_key(e: &Entry) -> String {
-    let mut key = String::with_capacity(96 + e.message.len());
+fn dedup_key(object: Option<&ObjectRef>, kind: &str, reason: &str, message: &str) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(96 + message.len());
     let mut part = |text: &str| {
-        key.push_str(&text.len().to_string());
-        key.push(':');
-        key.push_str(text);
+        let _ = write!(key, "{}:{text}", text.len());
     };
-    match &e.object {
+    match object {
         Some(o) => [o.group.as_str(), &o.kind, &o.namespace, &o.name].into_iter().for_each(&mut part),
         None => part("-"),
     }
-    part(&e.kind);
-    part(&e.reason);
-    push_sameness(&mut key, &e.message);
+    part(kind);
+    part(reason);
+    push_sameness(&mut key, message);
     key
+}
+
+impl Entry {
+    /// Takes in a later occurrence of the same thing: counts added, first and last seen kept,
+    /// the message of the latest (`message` is asked for only then).
+    fn absorb(
+        &mut self,
+        count: u64,
+        first: Option<DateTime<Utc>>,
+        last: Option<DateTime<Utc>>,
+        message: impl FnOnce() -> String,
+    ) {
+        self.count += count;
+        if last >= self.last {
+            self.message = message();
+        }
+        self.first = match (self.first, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(last);
+    }
 }
 
 /// Merges entries that say the same thing about the same object.
@@ -132,23 +164,26 @@ pub struct Dedup {
 impl Dedup {
     /// Adds an entry, merging it into an earlier identical one.
     pub fn add(&mut self, e: Entry) {
-        let key = dedup_key(&e);
+        let key = dedup_key(e.object.as_ref(), &e.kind, &e.reason, &e.message);
         match self.index.get(&key) {
-            Some(&i) => {
-                let old = &mut self.entries[i];
-                old.count += e.count;
-                if e.last >= old.last {
-                    old.message = e.message;
-                }
-                old.first = match (old.first, e.first) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                old.last = old.last.max(e.last);
-            }
+            Some(&i) => self.entries[i].absorb(e.count, e.first, e.last, || e.message),
             None => {
                 self.index.insert(key, self.entries.len());
                 self.entries.push(e);
+            }
+        }
+    }
+
+    /// Adds an Event as adding its entry ([`from_event`]) would. The entry is built, and its
+    /// message classified, only when it is not merged into an earlier one (a merged entry keeps
+    /// the class of its first occurrence): most of a cluster's Events are retries.
+    pub fn add_event(&mut self, e: &Event) {
+        let key = dedup_key(subject(e), &e.kind, &e.reason, &e.message);
+        match self.index.get(&key) {
+            Some(&i) => self.entries[i].absorb(e.count.max(1), e.first.or(e.last), e.last, || e.message.clone()),
+            None => {
+                self.index.insert(key, self.entries.len());
+                self.entries.push(from_event(e));
             }
         }
     }
@@ -222,6 +257,38 @@ mod tests {
         assert_eq!(show(merged), show(one_by_one));
     }
 
+    #[test]
+    fn an_event_added_as_itself_is_added_as_its_entry() {
+        let event = |name: &str, message: &str, count: u64, last: i64| Event {
+            id: ObjectRef::new("", "Event", "apps", name),
+            subject: Some(ObjectRef::new("source.toolkit.fluxcd.io", "GitRepository", "apps", "repo")),
+            kind: "Warning".into(),
+            reason: "GitOperationFailed".into(),
+            message: message.into(),
+            count,
+            first: None,
+            last: DateTime::from_timestamp(last, 0),
+            source: "source-controller".into(),
+        };
+        // Numbers aside the same failure: one entry, whose class is its first occurrence's.
+        let events = [
+            event("a", "unexpected status code: 429", 3, 20),
+            event("b", "unexpected status code: 500", 0, 30),
+            event("c", "unexpected status code: 502", 2, 10),
+            event("d", "authentication required", 1, 5),
+        ];
+        let (mut as_entries, mut as_events) = (Dedup::default(), Dedup::default());
+        events.iter().for_each(|e| as_entries.add(from_event(e)));
+        events.iter().for_each(|e| as_events.add_event(e));
+        let entries = as_events.into_sorted();
+        assert_eq!(format!("{entries:?}"), format!("{:?}", as_entries.into_sorted()));
+        let shown: Vec<_> = entries.iter().map(|e| (e.class, e.count, e.message.as_str())).collect();
+        assert_eq!(
+            shown,
+            [(Class::Auth, 1, "authentication required"), (Class::RateLimit, 6, "unexpected status code: 500")]
+        );
+    }
+
     fn sameness(message: &str) -> String {
         let mut out = String::new();
         push_sameness(&mut out, message);
@@ -236,5 +303,7 @@ mod tests {
         assert_eq!(sameness(&format!("(combined from similar events): {a}")), sameness(a));
         assert_ne!(sameness("dependency 'ns/a' is not ready"), sameness("dependency 'ns/b' is not ready"));
         assert_eq!(sameness("app-00150 v1.2.3"), "app-# v#");
+        assert_eq!(sameness("2 pods, 3.5s: ok ✓ 4"), "# pods, #s: ok ✓ #");
+        assert_eq!(sameness("é"), "é");
     }
 }
